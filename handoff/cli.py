@@ -1,0 +1,273 @@
+"""The ``handoff`` command: the composition root.
+
+The only module of ``handoff/`` that imports the adapters (``mailer``, ``web``,
+``webhooks``): it builds the settings, the database, and starts the parts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from sqlalchemy import text
+
+from handoff.addresses import ServiceAddresses
+from handoff.db import SessionFactory, make_engine, make_session_factory
+from handoff.errors import HandoffError
+from handoff.guards import Envelope, classify
+from handoff.intake import process_pending, retry_failed
+from handoff.migrate import upgrade_database
+from handoff.packet import build_packet
+from handoff.parsing import parse_message
+from handoff.settings import Settings, load_settings
+
+log = logging.getLogger("handoff")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class WorkerLoop:
+    """Runs ``step`` whenever woken, or every ``idle`` seconds; ``step`` returns how much
+    it did, and the loop goes again at once while there is work."""
+
+    def __init__(self, name: str, step: Callable[[], int], idle: float = 0.5,
+                 after: Callable[[], None] | None = None) -> None:
+        self.name, self.step, self.idle, self.after = name, step, idle, after
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            self.wake.clear()
+            try:
+                did = self.step()
+            except Exception:  # process boundary: log, keep the loop alive
+                log.exception("%s step failed", self.name)
+                did = 0
+            if did and self.after is not None:
+                self.after()
+            if not did:
+                self.wake.wait(self.idle)
+
+    def start(self) -> "WorkerLoop":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+        self.thread.join(10)
+
+    @property
+    def alive(self) -> bool:
+        return self.thread.is_alive()
+
+
+class Service:
+    """The parts of ``handoff serve`` (or a subset), started and stopped together."""
+
+    def __init__(self, settings: Settings, *, smtp: bool = True, web: bool = True,
+                 workers: bool = True, clock: Callable[[], datetime] = utcnow) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.engine = make_engine(settings.database_url)
+        self.sessions: SessionFactory = make_session_factory(self.engine)
+        self.want_smtp, self.want_web, self.want_workers = smtp, web, workers
+        self.loops: list[WorkerLoop] = []
+        self.smtp: Any = None
+        self.web_server: Any = None
+        self.web_port: int | None = None
+
+    def start(self) -> "Service":
+        from mailer.deliver import Deliverer
+        from mailer.smtp_server import InboundHandler, SMTPListener
+
+        upgrade_database(self.engine)
+        settings = self.settings
+        if self.want_workers:
+            deliverer = Deliverer(settings, self.sessions, self.clock)
+            outbox = WorkerLoop("outbox", deliverer.deliver_pending)
+            inbound = WorkerLoop(
+                "inbound", lambda: process_pending(self.sessions, settings, self.clock),
+                after=outbox.wake.set)
+            self.loops = [inbound.start(), outbox.start()]
+        if self.want_smtp:
+            wake = self.loops[0].wake.set if self.loops else None
+            handler = InboundHandler(settings, self.sessions,
+                                     on_stored=(lambda _id: wake()) if wake else None,
+                                     clock=self.clock)
+            self.smtp = SMTPListener(handler, settings.smtp_host, settings.smtp_port,
+                                     data_size_limit=settings.max_message_size,
+                                     hostname=settings.service_domain).start()
+        if self.want_web:
+            self._start_web()
+        return self
+
+    def _start_web(self) -> None:
+        from waitress import create_server
+
+        from web import create_app
+
+        app = create_app(self.settings, self.sessions, clock=self.clock, health=self.health)
+        self.web_server = create_server(app, host=self.settings.web_host,
+                                        port=self.settings.web_port, threads=6,
+                                        ident="handoff")
+        self.web_port = self.web_server.effective_port
+        threading.Thread(target=self.web_server.run, name="web", daemon=True).start()
+
+    def health(self) -> dict[str, bool]:
+        parts: dict[str, bool] = {}
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            parts["database"] = True
+        except Exception:
+            parts["database"] = False
+        if self.want_smtp:
+            parts["smtp"] = bool(self.smtp and self.smtp.running)
+        for loop in self.loops:
+            parts[f"worker:{loop.name}"] = loop.alive
+        return parts
+
+    def stop(self) -> None:
+        if self.smtp is not None:
+            self.smtp.stop()
+        if self.web_server is not None:
+            self.web_server.close()
+        for loop in self.loops:
+            loop.stop()
+        self.engine.dispose()
+
+    def describe(self) -> str:
+        s = self.settings
+        lines = [f"handoff is running (data in {s.data_dir})"]
+        if self.smtp is not None:
+            lines.append(f"  SMTP in     {s.smtp_host}:{self.smtp.port}  "
+                         f"(accepts mail for {', '.join(s.domains)})")
+        if self.web_server is not None:
+            lines.append(f"  status page {s.base_url}/   (listening on {s.web_host}:{self.web_port})")
+        if self.loops:
+            out = f"smarthost {s.smarthost}" if s.smarthost else f"dev outbox {s.outbox_dir}"
+            lines.append(f"  mail out    {out}")
+        lines.append(f"  database    {s.database_url.split('@')[-1]}")
+        if self.smtp is not None:
+            lines += [
+                "",
+                "Send a first handoff:",
+                f"  swaks --server {s.smtp_host}:{self.smtp.port} --from ana@example.com \\",
+                f"    --to bob@example.com --to {s.service_address} \\",
+                "    --header 'Subject: Renew the TLS certificate' \\",
+                "    --body $'Done when: the new cert is live\\nDeadline: Friday 5pm'",
+                "  (or smtplib; the offer to bob appears in the dev outbox and on the page)",
+            ]
+        return "\n".join(lines)
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+
+
+def cmd_run(settings: Settings, **parts: bool) -> int:
+    service = Service(settings, **parts).start()
+    print(service.describe(), flush=True)
+    try:
+        _wait_for_signal()
+    finally:
+        service.stop()
+    return 0
+
+
+def cmd_db_upgrade(settings: Settings) -> int:
+    upgrade_database(make_engine(settings.database_url))
+    print(f"database at head: {settings.database_url.split('@')[-1]}")
+    return 0
+
+
+def read_file(settings: Settings, path: Path) -> dict[str, Any]:
+    """How the service reads one message, without storing anything (SPEC 11)."""
+    raw = path.read_bytes()
+    service = ServiceAddresses(settings)
+    message = parse_message(raw)
+    return_path = message.headers.get("return-path", message.from_addr)
+    verdict = classify(message, Envelope(return_path.strip().strip("<>"), ()), service)
+    packet = build_packet(message, service, timezone_name=settings.timezone,
+                          received_at=utcnow())
+    return {
+        "file": str(path),
+        "automatic": verdict.automatic,
+        "kind": verdict.kind,
+        "reason": verdict.reason,
+        "owner": packet.owner[1] if packet.owner else None,
+        "packet": packet.fields,
+        "problems": packet.problems,
+    }
+
+
+def cmd_parse(settings: Settings, files: list[str]) -> int:
+    for name in files:
+        print(json.dumps(read_file(settings, Path(name)), ensure_ascii=False, default=str))
+    return 0
+
+
+def cmd_inbound_retry(settings: Settings) -> int:
+    sessions = make_session_factory(make_engine(settings.database_url))
+    print(f"{retry_failed(sessions)} failed message(s) queued again")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="handoff", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="SMTP, web, inbound worker and outbox in one process")
+    sub.add_parser("smtp", help="only the SMTP listener")
+    sub.add_parser("web", help="only the status page and action links")
+    sub.add_parser("worker", help="only the inbound worker and the outbox sender")
+    db = sub.add_parser("db", help="database schema")
+    db.add_argument("action", choices=["upgrade"])
+    parse = sub.add_parser("parse", help="print how messages are read, as JSON")
+    parse.add_argument("files", nargs="+")
+    inbound = sub.add_parser("inbound", help="the inbound queue")
+    inbound.add_argument("action", choices=["retry"])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        settings = load_settings()
+        if args.command == "serve":
+            return cmd_run(settings)
+        if args.command == "smtp":
+            return cmd_run(settings, web=False, workers=False)
+        if args.command == "web":
+            return cmd_run(settings, smtp=False, workers=False)
+        if args.command == "worker":
+            return cmd_run(settings, smtp=False, web=False)
+        if args.command == "db":
+            return cmd_db_upgrade(settings)
+        if args.command == "parse":
+            return cmd_parse(settings, args.files)
+        if args.command == "inbound":
+            return cmd_inbound_retry(settings)
+    except HandoffError as exc:
+        print(f"handoff: {exc}", file=sys.stderr)
+        return 2
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Engine and session factory.  SQLite gets WAL, foreign keys and a busy timeout so the
+SMTP listener, the workers and the web app can share one file; PostgreSQL needs nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+SessionFactory = sessionmaker[Session]
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        # Every transaction takes the write lock at BEGIN: in WAL mode a deferred
+        # transaction that reads and then writes fails at once with "database is locked"
+        # when another writer committed in between; BEGIN IMMEDIATE waits instead.
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see make_engine)
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def make_session_factory(engine: Engine) -> SessionFactory:
+    return sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,221 @@
+"""The one door for mail (SMTP, IMAP, webhooks) and the worker step behind it.
+
+``receive_message`` only commits the raw bytes and the envelope; it is what stands
+between a sending server and our ``250``.  ``process_pending`` later turns stored
+messages into handoff changes, one transaction per message; a message that fails is
+kept with its error (``handoff inbound retry`` tries again), never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from handoff.addresses import ServiceAddresses
+from handoff.db import SessionFactory
+from handoff.errors import ActionRefused, StorageError
+from handoff.guards import Envelope, classify
+from handoff.models import Handoff, InboundMessage, ThreadRef
+from handoff.packet import build_packet, strip_quoted
+from handoff.parsing import ParsedMessage, parse_message
+from handoff.people import ensure_person
+from handoff.settings import Settings
+from handoff.states import Action, Role, Status
+from handoff.threads import ThreadMatch, find_thread
+from handoff.workflow import add_comment, open_handoff, perform_action, record_event, role_of
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+def receive_message(
+    sessions: SessionFactory,
+    raw: bytes,
+    *,
+    mail_from: str,
+    rcpt_tos: list[str],
+    source: str,
+    now: datetime,
+) -> int:
+    """Commit the raw message and its envelope; return its receipt number.
+
+    Raises :class:`StorageError` when the commit fails, so the caller can answer 451.
+    """
+    try:
+        with sessions.begin() as session:
+            row = InboundMessage(received_at=now, source=source, mail_from=mail_from or "",
+                                 rcpt_tos=list(rcpt_tos), raw=raw, status="queued",
+                                 attempts=0)
+            session.add(row)
+            session.flush()
+            return row.id
+    except (SQLAlchemyError, OSError) as exc:
+        raise StorageError(f"could not store message: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # done | ignored | duplicate
+    kind: str
+    handoff_id: int | None = None
+    note: str = ""
+
+
+def process_pending(sessions: SessionFactory, settings: Settings, clock: Clock,
+                    limit: int = 100) -> int:
+    """Process up to ``limit`` queued messages; return how many were taken."""
+    with sessions() as session:
+        ids = list(session.scalars(
+            select(InboundMessage.id).where(InboundMessage.status == "queued")
+            .order_by(InboundMessage.id).limit(limit)))
+    taken = 0
+    for inbound_id in ids:
+        if _claim(sessions, inbound_id):
+            taken += 1
+            process_one(sessions, settings, inbound_id, clock())
+    return taken
+
+
+def _claim(sessions: SessionFactory, inbound_id: int) -> bool:
+    with sessions.begin() as session:
+        result = session.execute(
+            update(InboundMessage)
+            .where(InboundMessage.id == inbound_id, InboundMessage.status == "queued")
+            .values(status="processing", attempts=InboundMessage.attempts + 1))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def process_one(sessions: SessionFactory, settings: Settings, inbound_id: int,
+                now: datetime) -> Outcome | None:
+    try:
+        with sessions.begin() as session:
+            row = session.get(InboundMessage, inbound_id)
+            if row is None:
+                return None
+            outcome = interpret(session, settings, row, now)
+            row.status, row.kind, row.handoff_id = outcome.status, outcome.kind, outcome.handoff_id
+            row.error = outcome.note or None
+            row.processed_at = now
+            return outcome
+    except Exception as exc:  # a process boundary: keep the message, show the error
+        log.exception("inbound message %s failed", inbound_id)
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        with sessions.begin() as session:
+            session.execute(update(InboundMessage).where(InboundMessage.id == inbound_id)
+                            .values(status="failed", error=detail[:4000], processed_at=now))
+        return None
+
+
+def retry_failed(sessions: SessionFactory) -> int:
+    """Put failed messages back in the queue (``handoff inbound retry``)."""
+    with sessions.begin() as session:
+        result = session.execute(update(InboundMessage)
+                                 .where(InboundMessage.status == "failed")
+                                 .values(status="queued"))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def interpret(session: Session, settings: Settings, row: InboundMessage,
+              now: datetime) -> Outcome:
+    """Parse -> guards -> duplicate? -> thread or new handoff.  Runs in one transaction."""
+    service = ServiceAddresses(settings)
+    message = parse_message(row.raw)
+    row.message_id = message.message_id
+    envelope = Envelope(row.mail_from, tuple(row.rcpt_tos))
+    verdict = classify(message, envelope, service)
+
+    if message.message_id and _seen_before(session, message.message_id, row.id):
+        return Outcome("duplicate", verdict.kind, note=f"{message.message_id} seen before")
+
+    match = find_thread(session, service, message, envelope.rcpt_tos)
+    if not verdict.acts:
+        if match is not None:  # an auto-reply or bounce about one of ours: note it, never answer
+            record_event(session, match.handoff, f"received_{verdict.kind}", "mail", now,
+                         None, reason=verdict.reason, subject=message.subject[:200])
+        return Outcome("ignored", verdict.kind, match.handoff.id if match else None,
+                       verdict.reason)
+    if not message.from_addr:
+        return Outcome("ignored", "human", note="no usable From address")
+
+    if match is not None:
+        _remember(session, message, match.handoff.id, row.id)
+        _take_reply(session, service, match, message, now)
+        return Outcome("done", "human", match.handoff.id)
+
+    handoff = _open_from_message(session, settings, service, message, envelope, row, now)
+    _remember(session, message, handoff.id, row.id)
+    return Outcome("done", "human", handoff.id)
+
+
+def _seen_before(session: Session, message_id: str, row_id: int) -> bool:
+    """Every human message we acted on left its Message-ID in ``thread_refs``."""
+    return session.get(ThreadRef, message_id) is not None
+
+
+def _remember(session: Session, message: ParsedMessage, handoff_id: int, row_id: int) -> None:
+    if message.message_id:
+        try:
+            with session.begin_nested():
+                session.add(ThreadRef(message_id=message.message_id, handoff_id=handoff_id,
+                                      inbound_id=row_id))
+        except IntegrityError:
+            pass
+
+
+def _workflow_of(service: ServiceAddresses, rcpt_tos: tuple[str, ...]) -> str:
+    for rcpt in rcpt_tos:
+        meaning = service.read(rcpt)
+        if meaning is not None and meaning.kind == "intake":
+            return meaning.workflow
+    return "default"
+
+
+def _open_from_message(session: Session, settings: Settings, service: ServiceAddresses,
+                       message: ParsedMessage, envelope: Envelope, row: InboundMessage,
+                       now: datetime) -> Handoff:
+    packet = build_packet(message, service, timezone_name=settings.timezone,
+                          received_at=row.received_at)
+    sender = ensure_person(session, message.from_addr, message.from_name, now)
+    owner = None
+    if packet.owner is not None and packet.owner[1] != sender.address:
+        owner = ensure_person(session, packet.owner[1], packet.owner[0], now)
+    elif packet.owner is not None:
+        packet.problems.append("the owner named is the sender: name someone else")
+        packet.fields.pop("owner", None)
+    return open_handoff(
+        session, service,
+        title=str(packet.value("request") or ""),
+        sender=sender, owner=owner, packet=packet,
+        workflow=_workflow_of(service, envelope.rcpt_tos),
+        origin_message_id=message.message_id,
+        origin_references=list(message.references),
+        now=now,
+    )
+
+
+def _take_reply(session: Session, service: ServiceAddresses, match: ThreadMatch,
+                message: ParsedMessage, now: datetime) -> None:
+    """A human reply in a handoff's thread: an answer to a question, or a comment."""
+    handoff = match.handoff
+    author = ensure_person(session, message.from_addr, message.from_name, now)
+    text = strip_quoted(message.text)
+    role = role_of(handoff, author)
+    if role is Role.SENDER and handoff.status == Status.NEEDS_INFO:
+        try:
+            perform_action(session, service, handoff, Action.ANSWER, author, how="reply",
+                           now=now, note=text)
+            return
+        except ActionRefused:
+            pass
+    # The other party already has the mail if it was addressed to them too.
+    addressed = {a for _n, a in message.to + message.cc}
+    other = handoff.owner if role is Role.SENDER else handoff.sender
+    notify = role is not Role.NOBODY and other is not None and other.address not in addressed
+    add_comment(session, service, handoff, author, text, now=now, notify=notify)

@@ -1,0 +1,171 @@
+"""Typed SQLAlchemy 2 models.  The schema itself is made by the Alembic migrations in
+``handoff/migrations``; a test asserts the two agree."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on SQLite (which stores naive text) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class InboundMessage(Base):
+    """Raw mail exactly as received, committed before the SMTP ``250`` (SPEC 8)."""
+
+    __tablename__ = "inbound_messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(16))  # smtp | imap | webhook | cli
+    mail_from: Mapped[str] = mapped_column(String(512))
+    rcpt_tos: Mapped[list[str]] = mapped_column(JSON)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    # queued | processing | done | ignored | duplicate | failed
+    kind: Mapped[str | None] = mapped_column(String(16))
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    handoff_id: Mapped[int | None] = mapped_column(ForeignKey("handoffs.id"))
+
+    __table_args__ = (Index("ix_inbound_status", "status", "id"),)
+
+
+class Person(Base):
+    __tablename__ = "people"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    address: Mapped[str] = mapped_column(String(320), unique=True)  # normalised
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.address
+
+
+class Handoff(Base):
+    __tablename__ = "handoffs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    previous_status: Mapped[str | None] = mapped_column(String(16))
+    ball: Mapped[str] = mapped_column(String(16))  # owner | sender | nobody
+    workflow: Mapped[str] = mapped_column(String(64), default="default")
+    sender_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    packet: Mapped[dict[str, Any]] = mapped_column(JSON)
+    problems: Mapped[list[str]] = mapped_column(JSON, default=list)
+    deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    origin_message_id: Mapped[str | None] = mapped_column(String(998))
+    origin_references: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    state_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    sender: Mapped[Person] = relationship(foreign_keys=[sender_id], lazy="joined")
+    owner: Mapped[Person | None] = relationship(foreign_keys=[owner_id], lazy="joined")
+
+    @property
+    def ref(self) -> str:
+        return f"H-{self.id}"
+
+
+class Event(Base):
+    """The append-only timeline (SPEC 4): never updated, never deleted."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    how: Mapped[str] = mapped_column(String(16))  # link | reply | mail | system
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    actor: Mapped[Person | None] = relationship(lazy="joined")
+
+
+class ThreadRef(Base):
+    """Every Message-ID known to belong to a handoff (the original, replies in the
+    thread, our own sent mail), so ``In-Reply-To``/``References`` find the handoff and a
+    second delivery of the same message is recognised (SPEC 7)."""
+
+    __tablename__ = "thread_refs"
+    message_id: Mapped[str] = mapped_column(String(998), primary_key=True)
+    handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id"), index=True)
+    inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
+
+
+class OutboxMail(Base):
+    """The intent to send one mail (SPEC 8).  Rendered and delivered by ``mailer/``."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    # queued | sending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    subject: Mapped[str | None] = mapped_column(String(998))
+    delivered_to: Mapped[str | None] = mapped_column(String(1024))  # .eml path or host
+
+    recipient: Mapped[Person] = relationship(lazy="joined")
+
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+
+class ActionToken(Base):
+    """A link's token, stored only as its SHA-256 (SPEC 4)."""
+
+    __tablename__ = "action_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    action: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

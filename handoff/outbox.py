@@ -1,0 +1,62 @@
+"""The intent to send a mail, stored in the same transaction as the change that causes it
+(SPEC 8).  ``mailer/`` renders and delivers the rows; this module only decides *what*."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from handoff.addresses import ServiceAddresses
+from handoff.models import Handoff, OutboxMail, Person
+
+
+@dataclass(frozen=True)
+class MailKind:
+    asks_to_act: bool  # sent like a colleague's mail (SPEC 7); else a pure notice
+    links: bool  # carries the recipient's action links for the current state
+    summary: str  # one line for the timeline and the outbox listing
+
+
+MAIL_KINDS: dict[str, MailKind] = {
+    "offer": MailKind(True, True, "offer to the owner"),
+    "receipt": MailKind(False, False, "receipt to the sender"),
+    "incomplete": MailKind(False, False, "checklist of what the packet is missing"),
+    "accepted": MailKind(False, False, "accepted: notice to the sender"),
+    "question": MailKind(True, False, "the owner's question, to the sender"),
+    "answered": MailKind(True, True, "the sender's answer, to the owner"),
+    "declined": MailKind(False, False, "declined: notice to the sender"),
+    "done": MailKind(False, True, "done: confirm or reopen, to the sender"),
+    "closed": MailKind(False, False, "closed: notice to the owner"),
+    "reopened": MailKind(True, True, "reopened: to the owner"),
+    "cancelled": MailKind(False, False, "cancelled: notice to the owner"),
+    "comment": MailKind(True, True, "a comment in the thread"),
+}
+
+
+def queue_mail(
+    session: Session,
+    service: ServiceAddresses,
+    handoff: Handoff,
+    kind: str,
+    recipient: Person,
+    now: datetime,
+    context: dict[str, Any] | None = None,
+) -> OutboxMail:
+    if kind not in MAIL_KINDS:
+        raise ValueError(f"unknown mail kind {kind!r}")
+    mail = OutboxMail(
+        handoff_id=handoff.id,
+        kind=kind,
+        recipient_id=recipient.id,
+        message_id=service.message_id(handoff.id),
+        context=context or {},
+        status="queued",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(mail)
+    return mail

@@ -1,0 +1,202 @@
+"""ParsedMessage -> Packet: the labeled fields of SPEC 2 and the owner rule of SPEC 3.
+
+The label table is data; the reader walks the body once, line by line.  A value runs
+from its label over the following lines until a blank line or the next label.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from handoff.addresses import ServiceAddresses, normalise_address, split_addresses
+from handoff.deadlines import resolve_deadline
+from handoff.parsing import ParsedMessage
+
+# field -> labels (case-insensitive, at the start of a line, then ":" or "-")
+LABELS: dict[str, tuple[str, ...]] = {
+    "request": ("request", "task"),
+    "why": ("why", "because", "context", "background"),
+    "done": ("done when", "definition of done", "done means", "dod", "done"),
+    "deadline": ("deadline", "due", "by", "when"),
+    "links": ("links", "assets"),
+    "decisions": ("already decided", "decisions", "decided"),
+    "owner": ("owner", "assignee", "for"),
+    "priority": ("priority", "severity", "urgency"),
+    "contingency": ("if not", "watch out", "risk", "if"),
+}
+FIELDS = ("request", "details", "why", "done", "deadline", "links", "decisions", "owner",
+          "priority", "contingency")
+REQUIRED_DEFAULT = ("request", "owner")
+RECOMMENDED_DEFAULT = ("done", "deadline")
+PRIORITIES = ("low", "normal", "high", "urgent")
+
+_LABEL_TO_FIELD = {label: name for name, labels in LABELS.items() for label in labels}
+_LABEL_RE = re.compile(
+    r"^\s*(?:[-*•]\s+)?(?P<label>"
+    + "|".join(sorted((re.escape(lbl) for lbl in _LABEL_TO_FIELD), key=len, reverse=True))
+    + r")\s*(?::|\s[-–—])\s*(?P<value>.*)$",
+    re.I,
+)
+_URL = re.compile(r"https?://[^\s<>\"')\]]+", re.I)
+_SUBJECT_PREFIX = re.compile(
+    r"^\s*((re|fwd?|aw|wg|tr|rv|sv|vs|antw)\s*(\[\d+\])?\s*:\s*|\[H-\d+\]\s*)+", re.I
+)
+_TAG = re.compile(r"\s*\[H-\d+\]\s*")
+_QUOTE_HEADER = re.compile(
+    r"^(On .{4,200} wrote:|-{2,} ?Original Message ?-{2,}|From: .+|-{5,} ?Forwarded message ?-{5,})\s*$",
+    re.I,
+)
+
+
+@dataclass
+class Packet:
+    fields: dict[str, dict[str, Any]] = field(default_factory=dict)
+    owner: tuple[str, str] | None = None  # (display name, normalised address)
+    owner_candidates: tuple[str, ...] = ()
+    problems: list[str] = field(default_factory=list)
+    deadline_at: datetime | None = None
+
+    def value(self, name: str) -> Any:
+        entry = self.fields.get(name)
+        return entry["value"] if entry else None
+
+    def missing(self, names: tuple[str, ...]) -> list[str]:
+        return [n for n in names if not self.fields.get(n)]
+
+
+def clean_subject(subject: str) -> str:
+    """Title from a subject: no ``Re:``/``Fwd:``/``AW:`` stacks, no ``[H-n]`` tags."""
+    title = _SUBJECT_PREFIX.sub("", subject or "")
+    title = _TAG.sub(" ", title)
+    return " ".join(title.split())
+
+
+def strip_quoted(text: str) -> str:
+    """The new part of a reply: up to a signature, a quote header or quoted lines."""
+    kept: list[str] = []
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if line.rstrip() in ("--", "-- ") or _QUOTE_HEADER.match(line.strip()):
+            break
+        if line.lstrip().startswith(">"):
+            continue
+        kept.append(line)
+    return "\n".join(kept).strip()
+
+
+def read_labels(text: str) -> tuple[dict[str, str], str]:
+    """Labeled values (first match wins) and the body text no label claimed."""
+    values: dict[str, list[str]] = {}
+    details: list[str] = []
+    current: list[str] | None = None
+    for line in text.split("\n"):
+        m = _LABEL_RE.match(line)
+        if m:
+            name = _LABEL_TO_FIELD[m["label"].lower()]
+            if name in values:  # a later repeat of a label is ordinary text
+                current = None
+                details.append(line)
+                continue
+            current = values[name] = [m["value"].strip()]
+            continue
+        if not line.strip():
+            current = None
+            details.append(line)
+        elif current is not None:
+            current.append(line.strip())
+        else:
+            details.append(line)
+    joined = {k: " ".join(v for v in parts if v).strip() for k, parts in values.items()}
+    return {k: v for k, v in joined.items() if v}, "\n".join(details).strip()
+
+
+def build_packet(
+    message: ParsedMessage,
+    service: ServiceAddresses,
+    *,
+    timezone_name: str,
+    received_at: datetime,
+) -> Packet:
+    packet = Packet(problems=list(message.problems))
+    body = strip_quoted(message.text)
+    labeled, details = read_labels(body)
+
+    def put(name: str, value: Any, source: str = "stated", **more: Any) -> None:
+        packet.fields[name] = {"value": value, "source": source, **more}
+
+    title = labeled.get("request") or clean_subject(message.subject)
+    if title:
+        put("request", title[:500])
+    if details:
+        put("details", details)
+    for name in ("why", "done", "decisions", "contingency"):
+        if labeled.get(name):
+            put(name, labeled[name])
+
+    urls = list(dict.fromkeys(_URL.findall(message.text)))
+    assets = [labeled["links"]] if labeled.get("links") else []
+    attachments = [a.filename for a in message.attachments]
+    if urls or assets or attachments:
+        put("links", {"urls": urls, "assets": assets, "attachments": attachments})
+
+    priority = (labeled.get("priority") or "").split()[0:1]
+    if priority:
+        word = priority[0].lower().strip(".,;!")
+        if word in PRIORITIES:
+            put("priority", word)
+        else:
+            packet.problems.append(f"priority {labeled['priority']!r} is not one of {PRIORITIES}")
+    if "priority" not in packet.fields:
+        put("priority", "normal", "default")
+
+    if labeled.get("deadline"):
+        reference = message.date or received_at
+        deadline = resolve_deadline(labeled["deadline"], reference, timezone_name)
+        if deadline.at is not None:
+            put("deadline", deadline.at.astimezone(timezone.utc).isoformat(),
+                phrase=deadline.phrase)
+            packet.deadline_at = deadline.at
+        if deadline.problem:
+            packet.problems.append(deadline.problem)
+
+    _decide_owner(packet, message, service, labeled.get("owner"))
+    return packet
+
+
+def _decide_owner(
+    packet: Packet, message: ParsedMessage, service: ServiceAddresses, owner_line: str | None
+) -> None:
+    """SPEC 3: the Owner line, else the single To recipient who is neither sender nor us."""
+    sender = message.from_addr
+    if owner_line:
+        named = split_addresses([owner_line])
+        if named:
+            packet.owner = named[0]
+        else:
+            by_name = [
+                (n, a) for n, a in message.to + message.cc
+                if n and n.lower() == owner_line.lower() and not service.is_service(a)
+            ]
+            if len(by_name) == 1:
+                packet.owner = by_name[0]
+            else:
+                packet.problems.append(f"Owner line {owner_line!r} names no address")
+    if packet.owner is None:
+        candidates = [
+            (n, a) for n, a in message.to if a != sender and not service.is_service(a)
+        ]
+        unique = list(dict((a, (n, a)) for n, a in candidates).values())
+        packet.owner_candidates = tuple(a for _n, a in unique)
+        if len(unique) == 1 and not owner_line:
+            packet.owner = unique[0]
+    if packet.owner is not None:
+        name, addr = packet.owner
+        packet.owner = (name, normalise_address(addr))
+        packet.fields["owner"] = {
+            "value": addr,
+            "source": "stated",
+            "by": "owner line" if owner_line else "to",
+            **({"name": name} if name else {}),
+        }

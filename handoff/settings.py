@@ -1,0 +1,167 @@
+"""One frozen Settings object, built from ``HANDOFF_*`` variables and an optional TOML file.
+
+Nothing here runs at import time: entry points call :func:`load_settings` and pass the
+result down.  Environment variables win over the TOML file (``HANDOFF_CONFIG``), which
+wins over the embedded defaults of SPEC 11.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from handoff.errors import ConfigError
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    web_host: str = "127.0.0.1"
+    web_port: int = 8025
+    base_url: str = "http://127.0.0.1:8025"
+    service_address: str = "handoff@localhost"
+    domains: tuple[str, ...] = ("localhost",)
+    aliases: tuple[str, ...] = ()
+    smarthost: str = ""
+    secret_key: str = ""
+    timezone: str = "UTC"
+    max_message_size: int = 25 * MB
+    view_key: str = ""
+    token_ttl_days: int = 30
+    production: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def service_local(self) -> str:
+        return self.service_address.rsplit("@", 1)[0].lower()
+
+    @property
+    def service_domain(self) -> str:
+        return self.service_address.rsplit("@", 1)[1].lower()
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def web_is_loopback(self) -> bool:
+        return is_loopback_host(self.web_host)
+
+    @property
+    def smarthost_address(self) -> tuple[str, int] | None:
+        if not self.smarthost:
+            return None
+        host, _, port = self.smarthost.rpartition(":")
+        if not host:
+            return (port, 25)
+        return (host, int(port))
+
+
+def is_loopback_host(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# variable name (without HANDOFF_) -> (field, converter)
+_FIELDS: dict[str, tuple[str, Any]] = {
+    "DATA_DIR": ("data_dir", Path),
+    "DATABASE_URL": ("database_url", str),
+    "SMTP_HOST": ("smtp_host", str),
+    "SMTP_PORT": ("smtp_port", int),
+    "WEB_HOST": ("web_host", str),
+    "WEB_PORT": ("web_port", int),
+    "BASE_URL": ("base_url", str),
+    "SERVICE_ADDRESS": ("service_address", str),
+    "DOMAINS": ("domains", lambda v: _split(v)),
+    "ALIASES": ("aliases", lambda v: _split(v)),
+    "SMARTHOST": ("smarthost", str),
+    "SECRET_KEY": ("secret_key", str),
+    "TIMEZONE": ("timezone", str),
+    "MAX_MESSAGE_SIZE": ("max_message_size", int),
+    "VIEW_KEY": ("view_key", str),
+    "TOKEN_TTL_DAYS": ("token_ttl_days", int),
+    "PRODUCTION": ("production", lambda v: str(v).lower() in ("1", "true", "yes")),
+}
+
+
+def _split(value: Any) -> tuple[str, ...]:
+    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    return tuple(str(i).strip().lower() for i in items if str(i).strip())
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build the settings: embedded defaults < TOML file < environment < ``overrides``."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    config_path = env.get("HANDOFF_CONFIG")
+    if config_path:
+        try:
+            with open(config_path, "rb") as fh:
+                doc = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read HANDOFF_CONFIG {config_path}: {exc}") from exc
+        for key, value in doc.items():
+            name = key.upper()
+            if name in _FIELDS:
+                attr, conv = _FIELDS[name]
+                values[attr] = conv(value)
+            else:
+                extra[key] = value
+    for name, (attr, conv) in _FIELDS.items():
+        raw = env.get("HANDOFF_" + name)
+        if raw is not None and raw != "":
+            try:
+                values[attr] = conv(raw)
+            except ValueError as exc:
+                raise ConfigError(f"HANDOFF_{name}={raw!r} is not valid: {exc}") from exc
+    values.update(overrides)
+
+    data_dir = Path(values.pop("data_dir", Path("./var"))).resolve()
+    service_address = values.get("service_address", "handoff@localhost").strip().lower()
+    if "@" not in service_address:
+        raise ConfigError(f"HANDOFF_SERVICE_ADDRESS {service_address!r} is not an address")
+    values["service_address"] = service_address
+    values.setdefault("domains", (service_address.rsplit("@", 1)[1],))
+    values.setdefault("database_url", f"sqlite:///{data_dir / 'handoff.db'}")
+    if "base_url" not in values and "web_port" in values:
+        values["base_url"] = f"http://127.0.0.1:{values['web_port']}"
+    values["base_url"] = values.get("base_url", "http://127.0.0.1:8025").rstrip("/")
+    production = bool(values.get("production", False))
+    if not values.get("secret_key"):
+        if production:
+            raise ConfigError("HANDOFF_SECRET_KEY is required in production mode")
+        values["secret_key"] = _dev_secret(data_dir)
+    web_host = values.get("web_host", "127.0.0.1")
+    if not is_loopback_host(web_host) and not values.get("view_key"):
+        raise ConfigError(
+            f"the web server is bound to {web_host}, not loopback: set HANDOFF_VIEW_KEY"
+        )
+    return Settings(data_dir=data_dir, extra=extra, **values)
+
+
+def _dev_secret(data_dir: Path) -> str:
+    """Generate (once) and reuse a secret kept in the data directory (dev mode only)."""
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key

@@ -1,0 +1,109 @@
+"""The whole lifecycle on a page (SPEC 4): states, actions, who may act, where the ball is.
+
+Everything that decides *whether* an action is allowed reads these tables; nothing else
+branches on state names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    INCOMPLETE = "incomplete"
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+    NEEDS_INFO = "needs_info"
+    DONE = "done"
+    CLOSED = "closed"
+    DECLINED = "declined"
+    CANCELLED = "cancelled"
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    SENDER = "sender"
+    NOBODY = "nobody"
+
+
+class Action(StrEnum):
+    ACCEPT = "accept"
+    NEED_INFO = "need_info"
+    ANSWER = "answer"
+    DECLINE = "decline"
+    DONE = "done"
+    CONFIRM = "confirm"
+    REOPEN = "reopen"
+    CANCEL = "cancel"
+
+
+OPEN_STATES = frozenset(
+    {Status.INCOMPLETE, Status.OFFERED, Status.ACCEPTED, Status.NEEDS_INFO, Status.DONE}
+)
+# "back to the previous state" (the answer to a question) is resolved by the workflow.
+PREVIOUS = None
+
+
+@dataclass(frozen=True)
+class Transition:
+    actor: Role
+    sources: frozenset[Status]
+    target: Status | None  # None: the state before needs_info
+    label: str  # the button a person sees
+    takes_note: bool  # the confirmation page shows a note box
+    note_prompt: str = ""
+
+
+TRANSITIONS: dict[Action, Transition] = {
+    Action.ACCEPT: Transition(
+        Role.OWNER, frozenset({Status.OFFERED, Status.NEEDS_INFO}), Status.ACCEPTED,
+        "Accept", False, "Optional read-back: in my words, done means …"),
+    Action.NEED_INFO: Transition(
+        Role.OWNER, frozenset({Status.OFFERED, Status.ACCEPTED}), Status.NEEDS_INFO,
+        "Need info", True, "Your question for the sender"),
+    Action.ANSWER: Transition(
+        Role.SENDER, frozenset({Status.NEEDS_INFO}), PREVIOUS,
+        "Answer", True, "Your answer"),
+    Action.DECLINE: Transition(
+        Role.OWNER, frozenset({Status.OFFERED, Status.NEEDS_INFO}), Status.DECLINED,
+        "Decline", True, "Why you decline"),
+    Action.DONE: Transition(
+        Role.OWNER, frozenset({Status.OFFERED, Status.ACCEPTED}), Status.DONE,
+        "Done", True, "Optional note or link for the sender"),
+    Action.CONFIRM: Transition(
+        Role.SENDER, frozenset({Status.DONE}), Status.CLOSED,
+        "Confirm done", False),
+    Action.REOPEN: Transition(
+        Role.SENDER, frozenset({Status.DONE}), Status.ACCEPTED,
+        "Reopen", True, "What is still missing"),
+    Action.CANCEL: Transition(
+        Role.SENDER, frozenset(OPEN_STATES), Status.CANCELLED,
+        "Cancel", True, "Optional reason"),
+}
+
+# Who holds the ball in each state, and what they owe next (status page, SPEC 1).
+BALL: dict[Status, tuple[Role, str]] = {
+    Status.INCOMPLETE: (Role.SENDER, "complete the packet"),
+    Status.OFFERED: (Role.OWNER, "accept or decline"),
+    Status.ACCEPTED: (Role.OWNER, "deliver and mark done"),
+    Status.NEEDS_INFO: (Role.SENDER, "answer the question"),
+    Status.DONE: (Role.SENDER, "confirm or reopen"),
+    Status.CLOSED: (Role.NOBODY, ""),
+    Status.DECLINED: (Role.SENDER, "find another owner"),
+    Status.CANCELLED: (Role.NOBODY, ""),
+}
+
+# Link actions offered to each role by mail, in button order; filtered by state.
+LINK_ACTIONS: dict[Role, tuple[Action, ...]] = {
+    Role.OWNER: (Action.ACCEPT, Action.NEED_INFO, Action.DECLINE, Action.DONE),
+    Role.SENDER: (Action.CONFIRM, Action.REOPEN),
+}
+
+
+def is_allowed(action: Action, status: Status) -> bool:
+    return status in TRANSITIONS[action].sources
+
+
+def allowed_link_actions(role: Role, status: Status) -> list[Action]:
+    return [a for a in LINK_ACTIONS.get(role, ()) if is_allowed(a, status)]

@@ -1,0 +1,72 @@
+"""Keyed hashes and action tokens (SPEC 4, 7).
+
+Two kinds of secret material live here:
+
+* ``sign``/``verify``: a short HMAC-SHA256 over a purpose and a payload.  Message-IDs,
+  reply addresses, bounce addresses and per-handoff view links carry one, so a made-up
+  ``In-Reply-To`` or address matches nothing.
+* action tokens: 128+ random bits handed out in links, stored only as their SHA-256,
+  bound to one handoff, one person and one action, expiring.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from handoff.models import ActionToken
+
+MAC_CHARS = 16  # 64 bits of HMAC: enough against guessing a route, short enough for headers
+
+
+def sign(secret: str, purpose: str, payload: str, length: int = MAC_CHARS) -> str:
+    digest = hmac.new(secret.encode(), f"{purpose}:{payload}".encode(), hashlib.sha256)
+    return digest.hexdigest()[:length]
+
+
+def verify(secret: str, purpose: str, payload: str, mac: str, length: int = MAC_CHARS) -> bool:
+    return hmac.compare_digest(sign(secret, purpose, payload, length), mac.lower())
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def mint_action_token(
+    session: Session,
+    *,
+    handoff_id: int,
+    person_id: int,
+    action: str,
+    now: datetime,
+    ttl: timedelta,
+) -> str:
+    """Store a new token's hash and return the raw token (only the mail ever holds it)."""
+    raw = secrets.token_urlsafe(24)  # 192 bits
+    session.add(
+        ActionToken(
+            token_hash=hash_token(raw),
+            handoff_id=handoff_id,
+            person_id=person_id,
+            action=action,
+            created_at=now,
+            expires_at=now + ttl,
+        )
+    )
+    return raw
+
+
+def find_action_token(session: Session, raw: str) -> ActionToken | None:
+    if not raw or len(raw) > 100:
+        return None
+    return session.scalar(select(ActionToken).where(ActionToken.token_hash == hash_token(raw)))
+
+
+def view_mac(secret: str, ref: str) -> str:
+    """The per-handoff capability that lets a mailed link open its page without the view key."""
+    return sign(secret, "view", ref, 24)

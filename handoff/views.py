@@ -1,0 +1,118 @@
+"""Read models: what the status page, the JSON API (SPEC 11) and the mails show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, aliased
+
+from handoff.errors import NotFound
+from handoff.models import Event, Handoff, OutboxMail, Person
+from handoff.packet import FIELDS
+from handoff.states import BALL, Role, Status
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def parse_ref(ref: str) -> int:
+    if not ref.upper().startswith("H-") or not ref[2:].isdigit():
+        raise NotFound("handoff", ref)
+    return int(ref[2:])
+
+
+def get_handoff(session: Session, ref: str) -> Handoff:
+    handoff = session.get(Handoff, parse_ref(ref))
+    if handoff is None:
+        raise NotFound("handoff", ref)
+    return handoff
+
+
+def ball_of(handoff: Handoff) -> dict[str, Any]:
+    role, owes = BALL[Status(handoff.status)]
+    person = {Role.OWNER: handoff.owner, Role.SENDER: handoff.sender}.get(role)
+    return {"role": str(role), "person": person.address if person else None, "owes": owes}
+
+
+def summarize(handoff: Handoff, now: datetime) -> dict[str, Any]:
+    return {
+        "ref": handoff.ref,
+        "title": handoff.title,
+        "status": handoff.status,
+        "workflow": handoff.workflow,
+        "owner": handoff.owner.address if handoff.owner else None,
+        "sender": handoff.sender.address,
+        "ball": ball_of(handoff),
+        "deadline": iso(handoff.deadline),
+        "overdue": bool(handoff.deadline and handoff.deadline < now
+                        and handoff.status in (Status.OFFERED, Status.ACCEPTED,
+                                               Status.NEEDS_INFO)),
+        "created_at": iso(handoff.created_at),
+        "state_changed_at": iso(handoff.state_changed_at),
+        "last_activity_at": iso(handoff.last_activity_at),
+    }
+
+
+def packet_view(handoff: Handoff) -> dict[str, Any]:
+    return {name: handoff.packet[name] for name in FIELDS if name in handoff.packet}
+
+
+def event_view(event: Event) -> dict[str, Any]:
+    return {
+        "at": iso(event.at),
+        "kind": event.kind,
+        "how": event.how,
+        "actor": event.actor.address if event.actor else None,
+        "detail": event.detail,
+    }
+
+
+def detail(session: Session, handoff: Handoff, now: datetime) -> dict[str, Any]:
+    events = session.scalars(select(Event).where(Event.handoff_id == handoff.id)
+                             .order_by(Event.at, Event.id))
+    return {
+        **summarize(handoff, now),
+        "packet": packet_view(handoff),
+        "problems": list(handoff.problems or []),
+        "events": [event_view(e) for e in events],
+    }
+
+
+def mails_of(session: Session, handoff: Handoff) -> list[OutboxMail]:
+    return list(session.scalars(select(OutboxMail).where(OutboxMail.handoff_id == handoff.id)
+                                .order_by(OutboxMail.id)))
+
+
+@dataclass(frozen=True)
+class Filters:
+    status: str | None = None
+    owner: str | None = None
+    sender: str | None = None
+
+
+def _filtered(query: Select[Any], filters: Filters) -> Select[Any]:
+    if filters.status:
+        query = query.where(Handoff.status == filters.status)
+    if filters.owner:
+        owner = aliased(Person)
+        query = query.join(owner, Handoff.owner_id == owner.id).where(
+            owner.address == filters.owner.lower())
+    if filters.sender:
+        sender = aliased(Person)
+        query = query.join(sender, Handoff.sender_id == sender.id).where(
+            sender.address == filters.sender.lower())
+    return query
+
+
+def list_handoffs(session: Session, filters: Filters, limit: int, offset: int,
+                  now: datetime) -> tuple[list[dict[str, Any]], int]:
+    total = session.scalar(_filtered(select(func.count(Handoff.id)), filters)) or 0
+    rows = session.scalars(_filtered(select(Handoff), filters)
+                           .order_by(Handoff.id.desc()).limit(limit).offset(offset))
+    return [summarize(h, now) for h in rows.unique()], int(total)

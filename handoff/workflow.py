@@ -1,0 +1,186 @@
+"""State changes: each is transition + timeline event + outbox rows, in the caller's one
+transaction.  Whether an action is allowed is read from ``states.TRANSITIONS``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from handoff.addresses import ServiceAddresses
+from handoff.errors import ActionRefused
+from handoff.models import Event, Handoff, Person
+from handoff.outbox import queue_mail
+from handoff.packet import REQUIRED_DEFAULT, Packet
+from handoff.states import BALL, TRANSITIONS, Action, Role, Status
+
+# Who hears of an action, by which mail (SPEC 4, "who is told").
+ACTION_MAILS: dict[Action, tuple[str, Role]] = {
+    Action.ACCEPT: ("accepted", Role.SENDER),
+    Action.NEED_INFO: ("question", Role.SENDER),
+    Action.ANSWER: ("answered", Role.OWNER),
+    Action.DECLINE: ("declined", Role.SENDER),
+    Action.DONE: ("done", Role.SENDER),
+    Action.CONFIRM: ("closed", Role.OWNER),
+    Action.REOPEN: ("reopened", Role.OWNER),
+    Action.CANCEL: ("cancelled", Role.OWNER),
+}
+# What each action is called on the timeline.
+EVENT_KINDS: dict[Action, str] = {
+    Action.ACCEPT: "accepted",
+    Action.NEED_INFO: "needs_info",
+    Action.ANSWER: "answered",
+    Action.DECLINE: "declined",
+    Action.DONE: "done",
+    Action.CONFIRM: "closed",
+    Action.REOPEN: "reopened",
+    Action.CANCEL: "cancelled",
+}
+
+
+def record_event(
+    session: Session,
+    handoff: Handoff,
+    kind: str,
+    how: str,
+    now: datetime,
+    actor: Person | None = None,
+    **detail: Any,
+) -> Event:
+    event = Event(handoff_id=handoff.id, at=now, actor_id=actor.id if actor else None,
+                  kind=kind, how=how, detail=detail)
+    session.add(event)
+    return event
+
+
+def role_of(handoff: Handoff, person: Person) -> Role:
+    if handoff.owner_id == person.id:
+        return Role.OWNER
+    if handoff.sender_id == person.id:
+        return Role.SENDER
+    return Role.NOBODY
+
+
+def person_for(handoff: Handoff, role: Role) -> Person | None:
+    return {Role.OWNER: handoff.owner, Role.SENDER: handoff.sender}.get(role)
+
+
+def _set_status(handoff: Handoff, status: Status, now: datetime) -> None:
+    handoff.status = status
+    handoff.ball = BALL[status][0]
+    handoff.state_changed_at = now
+    handoff.last_activity_at = now
+
+
+def open_handoff(
+    session: Session,
+    service: ServiceAddresses,
+    *,
+    title: str,
+    sender: Person,
+    owner: Person | None,
+    packet: Packet,
+    workflow: str,
+    origin_message_id: str | None,
+    origin_references: list[str],
+    now: datetime,
+    required: tuple[str, ...] = REQUIRED_DEFAULT,
+) -> Handoff:
+    """Create a handoff from a packet: offered when complete, else incomplete (SPEC 2)."""
+    missing = packet.missing(required)
+    status = Status.INCOMPLETE if missing or owner is None else Status.OFFERED
+    handoff = Handoff(
+        title=title or "(no subject)",
+        status=status,
+        ball=BALL[status][0],
+        workflow=workflow,
+        sender_id=sender.id,
+        owner_id=owner.id if owner else None,
+        packet=packet.fields,
+        problems=packet.problems,
+        deadline=packet.deadline_at,
+        origin_message_id=origin_message_id,
+        origin_references=origin_references,
+        created_at=now,
+        state_changed_at=now,
+        last_activity_at=now,
+    )
+    handoff.sender = sender
+    handoff.owner = owner
+    session.add(handoff)
+    session.flush()
+    record_event(session, handoff, "created", "mail", now, sender,
+                 workflow=workflow, owner=owner.address if owner else None)
+    if status is Status.OFFERED:
+        assert owner is not None
+        record_event(session, handoff, "offered", "system", now, None, to=owner.address)
+        queue_mail(session, service, handoff, "offer", owner, now)
+        queue_mail(session, service, handoff, "receipt", sender, now,
+                   {"missing_recommended": packet.missing(("done", "deadline"))})
+    else:
+        why = list(missing)
+        if owner is None and "owner" not in why:
+            why.append("owner")
+        record_event(session, handoff, "incomplete", "system", now, None, missing=why,
+                     candidates=list(packet.owner_candidates))
+        queue_mail(session, service, handoff, "incomplete", sender, now,
+                   {"missing": why, "candidates": list(packet.owner_candidates)})
+    return handoff
+
+
+def perform_action(
+    session: Session,
+    service: ServiceAddresses,
+    handoff: Handoff,
+    action: Action,
+    actor: Person,
+    *,
+    how: str,
+    now: datetime,
+    note: str = "",
+) -> Handoff:
+    """Apply one action of SPEC 4's table, or raise :class:`ActionRefused`."""
+    rule = TRANSITIONS[action]
+    if role_of(handoff, actor) is not rule.actor:
+        raise ActionRefused(f"only the {rule.actor} may {action}", handoff_ref=handoff.ref)
+    current = Status(handoff.status)
+    if current not in rule.sources:
+        raise ActionRefused(f"{handoff.ref} is {current}; {action} is not possible now",
+                            handoff_ref=handoff.ref)
+    target = rule.target
+    if target is None:  # the answer to a question returns to where it was asked
+        target = Status(handoff.previous_status or Status.OFFERED)
+    handoff.previous_status = current
+    _set_status(handoff, target, now)
+    note = note.strip()[:5000]
+    record_event(session, handoff, EVENT_KINDS[action], how, now, actor,
+                 **({"note": note} if note else {}), **{"from": str(current), "to": str(target)})
+    kind, role = ACTION_MAILS[action]
+    recipient = person_for(handoff, role)
+    if recipient is not None:
+        queue_mail(session, service, handoff, kind, recipient, now,
+                   {"note": note, "actor": actor.label})
+    return handoff
+
+
+def add_comment(
+    session: Session,
+    service: ServiceAddresses,
+    handoff: Handoff,
+    author: Person,
+    text: str,
+    *,
+    now: datetime,
+    notify: bool,
+) -> None:
+    """A reply in the thread that is not a command (SPEC 4)."""
+    record_event(session, handoff, "comment", "reply", now, author, text=text[:10000])
+    handoff.last_activity_at = now
+    if not notify:
+        return
+    other = person_for(handoff, Role.SENDER if role_of(handoff, author) is Role.OWNER
+                       else Role.OWNER)
+    if other is not None and other.id != author.id:
+        queue_mail(session, service, handoff, "comment", other, now,
+                   {"note": text[:5000], "actor": author.label})

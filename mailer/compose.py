@@ -1,0 +1,112 @@
+"""Render one outbox row into a ``multipart/alternative`` mail with SPEC 7's headers.
+
+Mails that ask a person to act (``MailKind.asks_to_act``: offer, question, ...) go out
+like a colleague's mail, so out-of-office replies and bounces come back to be read; pure
+notices say ``Auto-Submitted: auto-generated`` (RFC 3834) and suppress every auto-reply.
+Every mail threads with the original (``In-Reply-To``/``References``), ends its subject
+with ``[H-n]``, and carries a minted ``Reply-To`` and a VERP envelope sender.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from sqlalchemy.orm import Session
+
+from handoff.addresses import ServiceAddresses
+from handoff.models import Handoff, OutboxMail
+from handoff.outbox import MAIL_KINDS
+from handoff.settings import Settings
+from handoff.states import TRANSITIONS, allowed_link_actions
+from handoff.threads import body_marker
+from handoff.tokens import mint_action_token, view_mac
+from handoff.views import packet_view
+from handoff.workflow import role_of
+from templates import TEMPLATE_DIR
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+MAX_REFERENCES = 20
+
+
+def header_safe(value: str, limit: int = 200) -> str:
+    """No CR, LF or other control characters can reach a header (no header injection)."""
+    return " ".join(_CONTROL.sub(" ", value).split())[:limit]
+
+
+@dataclass(frozen=True)
+class Composed:
+    message: EmailMessage
+    envelope_from: str
+    recipient: str
+
+
+class MailRenderer:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.service = ServiceAddresses(settings)
+        loader = FileSystemLoader(str(TEMPLATE_DIR / "email"))
+        self.text = Environment(loader=loader, autoescape=False, undefined=StrictUndefined,
+                                keep_trailing_newline=True, trim_blocks=True,
+                                lstrip_blocks=True)
+        self.html = Environment(loader=loader, autoescape=True, undefined=StrictUndefined,
+                                trim_blocks=True, lstrip_blocks=True)
+
+    def compose(self, session: Session, mail: OutboxMail, now: datetime) -> Composed:
+        """Render ``mail``; mints its action tokens in ``session`` (commit before sending)."""
+        settings, service = self.settings, self.service
+        handoff = session.get(Handoff, mail.handoff_id)
+        assert handoff is not None
+        recipient = mail.recipient
+        kind = MAIL_KINDS[mail.kind]
+        base = settings.base_url
+        links = []
+        if kind.links:
+            role = role_of(handoff, recipient)
+            for action in allowed_link_actions(role, handoff.status):
+                raw = mint_action_token(session, handoff_id=handoff.id,
+                                        person_id=recipient.id, action=action, now=now,
+                                        ttl=timedelta(days=settings.token_ttl_days))
+                links.append({"label": TRANSITIONS[action].label, "url": f"{base}/a/{raw}",
+                              "action": str(action)})
+        context: dict[str, Any] = {
+            "handoff": handoff,
+            "ref": handoff.ref,
+            "kind": mail.kind,
+            "recipient": recipient,
+            "packet": packet_view(handoff),
+            "links": links,
+            "page_url": f"{base}/h/{handoff.ref}?k={view_mac(settings.secret_key, handoff.ref)}",
+            "marker": body_marker(settings.secret_key, handoff.id),
+            "ctx": mail.context or {},
+        }
+        intro = self.text.get_template(f"{mail.kind}.txt.j2").render(context).strip()
+        context["intro"] = intro
+        text_body = self.text.get_template("layout.txt.j2").render(context)
+        html_body = self.html.get_template("layout.html.j2").render(context)
+
+        msg = EmailMessage()
+        msg["From"] = formataddr(("Handoff", settings.service_address))
+        msg["To"] = formataddr((header_safe(recipient.display_name, 80), recipient.address))
+        msg["Subject"] = f"Re: {header_safe(handoff.title)} [{handoff.ref}]"
+        msg["Date"] = format_datetime(now)
+        msg["Message-ID"] = mail.message_id
+        msg["Reply-To"] = service.reply_address(handoff.id, recipient.id)
+        if handoff.origin_message_id:
+            msg["In-Reply-To"] = handoff.origin_message_id
+            refs = (handoff.origin_references or [])[-MAX_REFERENCES:]
+            msg["References"] = " ".join([*refs, handoff.origin_message_id])
+        if kind.asks_to_act:
+            msg["X-Auto-Response-Suppress"] = "DR, RN, NRN, AutoReply"
+        else:
+            msg["Auto-Submitted"] = "auto-generated"
+            msg["X-Auto-Response-Suppress"] = "All"
+        msg["X-Handoff-Ref"] = handoff.ref
+        msg.set_content(text_body)
+        msg.add_alternative(html_body, subtype="html")
+        return Composed(msg, service.bounce_address(mail.id), recipient.address)

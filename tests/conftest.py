@@ -1,0 +1,183 @@
+"""Real parts for tests: SQLite files, handoff's own SMTP server on a free port, a real
+aiosmtpd smarthost that records what it receives, an injected clock."""
+
+from __future__ import annotations
+
+import shutil
+import smtplib
+import socket
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from handoff.cli import Service
+from handoff.db import make_engine, make_session_factory
+from handoff.migrate import upgrade_database
+from handoff.settings import Settings, load_settings
+
+SERVICE = "handoff@acme.test"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Clock:
+    """The injected clock: tests move time, nobody sleeps."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc))  # a Monday
+
+
+@pytest.fixture(scope="session")
+def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file at the head revision, copied for every test (migrations run once)."""
+    path = tmp_path_factory.mktemp("template") / "handoff.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade_database(engine)
+    engine.dispose()  # closing the last connection checkpoints the WAL into the file
+    return path
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = dict(
+        data_dir=tmp_path / "var", service_address=SERVICE, secret_key="test-secret-key",
+        smtp_port=0, web_port=0, timezone="Europe/Berlin")
+    values.update(overrides)
+    return load_settings(environ={}, **values)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, migrated_db: Path) -> Settings:
+    (tmp_path / "var").mkdir()
+    shutil.copy(migrated_db, tmp_path / "var" / "handoff.db")
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def sessions(settings: Settings) -> Iterator[Any]:
+    engine = make_engine(settings.database_url)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+    raw: bytes
+
+
+@dataclass
+class SinkHandler:
+    received: list[Received] = field(default_factory=list)
+    cond: threading.Condition = field(default_factory=threading.Condition)
+    answers: list[str] = field(default_factory=list)  # scripted replies, then 250
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.answers:
+            return self.answers.pop(0)
+        msg = message_from_bytes(envelope.original_content, policy=policy.default)
+        with self.cond:
+            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
+                                          msg, envelope.original_content))  # type: ignore
+            self.cond.notify_all()
+        return "250 OK"
+
+
+class Sink:
+    """A real SMTP smarthost that records every mail it is given."""
+
+    def __init__(self) -> None:
+        self.handler = SinkHandler()
+        self.port = free_port()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+
+    @property
+    def received(self) -> list[Received]:
+        return self.handler.received
+
+    def wait_for(self, count: int, timeout: float = 10) -> list[Received]:
+        with self.handler.cond:
+            ok = self.handler.cond.wait_for(lambda: len(self.handler.received) >= count,
+                                            timeout)
+        assert ok, f"expected {count} mails at the smarthost, got {len(self.received)}"
+        return list(self.received)
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [r.message for r in self.received if address in r.rcpt_tos]
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    s = Sink()
+    s.controller.start()
+    yield s
+    s.controller.stop()
+
+
+@pytest.fixture
+def running(tmp_path: Path, migrated_db: Path, sink: Sink, clock: Clock) -> Iterator[Service]:
+    """``handoff serve``'s parts, for real, on free ports, delivering to the sink."""
+    web_port = free_port()
+    (tmp_path / "var").mkdir(exist_ok=True)
+    shutil.copy(migrated_db, tmp_path / "var" / "handoff.db")
+    settings = make_settings(tmp_path, smarthost=f"127.0.0.1:{sink.port}", web_port=web_port,
+                             base_url=f"http://127.0.0.1:{web_port}")
+    service = Service(settings, clock=clock).start()
+    yield service
+    service.stop()
+
+
+def handoff_mail(
+    *,
+    sender: str = "Ana Example <ana@corp.test>",
+    to: str = "Bob Builder <bob@corp.test>",
+    cc: str | None = SERVICE,
+    subject: str = "Renew the TLS certificate",
+    body: str = "Hi Bob,\n\nplease renew the certificate.\n\nDone when: the new cert is live\n"
+                "Deadline: Friday 5pm\n",
+    message_id: str = "<m1@corp.test>",
+    date: str = "Mon, 23 Nov 2026 10:00:00 +0100",
+    **headers: str,
+) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = sender
+    if to:
+        msg["To"] = to
+    if cc:
+        msg["Cc"] = cc
+    msg["Subject"] = subject
+    msg["Date"] = date
+    msg["Message-ID"] = message_id
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    msg.set_content(body)
+    return msg
+
+
+def send(service: Service, msg: EmailMessage, rcpt: list[str] | None = None,
+         mail_from: str | None = None) -> Any:
+    with smtplib.SMTP("127.0.0.1", service.smtp.port) as client:
+        return client.send_message(msg, from_addr=mail_from, to_addrs=rcpt or [SERVICE])

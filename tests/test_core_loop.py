@@ -1,0 +1,161 @@
+"""The core loop end to end with real parts: smtplib -> handoff's SMTP server -> worker ->
+offer and receipt at a real aiosmtpd smarthost."""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import urllib.request
+
+import pytest
+from sqlalchemy import func, select
+
+from handoff.addresses import ServiceAddresses
+from handoff.models import ActionToken, Handoff, InboundMessage
+from tests.conftest import SERVICE, handoff_mail, send
+
+LINK = re.compile(r"http://127\.0\.0\.1:\d+/a/[A-Za-z0-9_-]+")
+
+
+def offer_and_receipt(sink, running):
+    mails = sink.wait_for(2)
+    offer = next(r for r in mails if "bob@corp.test" in r.rcpt_tos)
+    receipt = next(r for r in mails if "ana@corp.test" in r.rcpt_tos)
+    return offer, receipt
+
+
+def test_cc_makes_a_handoff_and_mails_offer_to_owner_and_receipt_to_sender(running, sink):
+    """Ana CCs the service: Bob gets an offer with action links, Ana a receipt."""
+    send(running, handoff_mail())
+    offer, receipt = offer_and_receipt(sink, running)
+
+    o = offer.message
+    assert o["Subject"] == "Re: Renew the TLS certificate [H-1]"
+    assert o["In-Reply-To"] == "<m1@corp.test>"
+    assert "<m1@corp.test>" in o["References"]
+    assert o.get_content_type() == "multipart/alternative"
+    text = o.get_body(("plain",)).get_content()
+    html = o.get_body(("html",)).get_content()
+    labels = re.findall(r"^\s+(Accept|Need info|Decline|Done): http", text, re.M)
+    assert labels == ["Accept", "Need info", "Decline", "Done"]
+    assert all(url in html for url in LINK.findall(text))
+    assert LINK.findall(text)[0].startswith(running.settings.base_url)
+
+    service = ServiceAddresses(running.settings)
+    # Message-ID, Reply-To and envelope sender are minted with a keyed hash.
+    assert service.read_message_id(o["Message-ID"]) == 1
+    reply_to = service.read(o["Reply-To"])
+    assert reply_to is not None and reply_to.kind == "reply" and reply_to.handoff_id == 1
+    bounce = service.read(offer.mail_from)
+    assert bounce is not None and bounce.kind == "bounce"
+
+    # The offer asks a person to act; the receipt is a notice (SPEC 7).
+    assert o["Auto-Submitted"] is None
+    assert o["X-Auto-Response-Suppress"] == "DR, RN, NRN, AutoReply"
+    r = receipt.message
+    assert r["Auto-Submitted"] == "auto-generated"
+    assert r["X-Auto-Response-Suppress"] == "All"
+    assert r["Subject"].endswith("[H-1]")
+    assert "Bob Builder" in r.get_body(("plain",)).get_content()
+
+
+def test_the_raw_message_and_envelope_are_stored_before_250(running):
+    raw = handoff_mail().as_bytes()
+    with smtplib.SMTP("127.0.0.1", running.smtp.port) as client:
+        client.ehlo()
+        client.mail("ana@corp.test")
+        client.rcpt(SERVICE)
+        code, reply = client.data(raw)
+    assert code == 250
+    receipt = int(reply.decode().rsplit(" ", 1)[1])
+    with running.sessions() as session:
+        row = session.get(InboundMessage, receipt)
+        assert row is not None
+        assert row.mail_from == "ana@corp.test" and row.rcpt_tos == [SERVICE]
+        assert b"Renew the TLS certificate" in row.raw
+
+
+def test_links_in_mail_hold_tokens_that_the_database_only_knows_hashed(running, sink):
+    send(running, handoff_mail())
+    offer, _ = offer_and_receipt(sink, running)
+    tokens = [u.rsplit("/", 1)[1] for u in LINK.findall(offer.message.get_body(("plain",))
+                                                         .get_content())]
+    assert len(tokens) == 4 and all(len(t) >= 22 for t in tokens)  # >= 128 bits
+    with running.sessions() as session:
+        stored = list(session.scalars(select(ActionToken.token_hash)))
+    assert stored and not set(tokens) & set(stored)
+    with running.engine.connect() as conn:
+        dump = "\n".join(conn.connection.dbapi_connection.iterdump())  # type: ignore
+    assert not any(t in dump for t in tokens)
+
+
+def test_without_a_smarthost_mail_lands_in_the_dev_outbox_listed_on_the_page(tmp_path, migrated_db,
+                                                                             clock):
+    import shutil
+
+    from handoff.cli import Service
+    from tests.conftest import free_port, make_settings
+
+    (tmp_path / "var").mkdir()
+    shutil.copy(migrated_db, tmp_path / "var" / "handoff.db")
+    port = free_port()
+    settings = make_settings(tmp_path, web_port=port, base_url=f"http://127.0.0.1:{port}")
+    service = Service(settings, clock=clock).start()
+    try:
+        send(service, handoff_mail())
+        done = service.loops[1]
+        # wait on the condition "two files exist", woken by the outbox loop's own work
+        for _ in range(200):
+            files = sorted(settings.outbox_dir.glob("*.eml"))
+            if len(files) >= 2:
+                break
+            done.wake.wait(0.05)
+        assert len(files) == 2
+        assert b"[H-1]" in files[0].read_bytes()
+        page = urllib.request.urlopen(f"{settings.base_url}/").read().decode()
+        assert files[0].name in page and "Dev outbox" in page
+    finally:
+        service.stop()
+
+
+def test_healthz_answers_200_when_smtp_database_and_workers_are_up(running):
+    with urllib.request.urlopen(f"{running.settings.base_url}/healthz") as resp:
+        body = resp.read().decode()
+    assert resp.status == 200
+    assert "smtp: up" in body and "database: up" in body and "worker:inbound: up" in body
+
+
+def test_a_message_that_fails_to_process_stays_stored_with_its_error_and_can_be_retried(
+        settings, sessions, clock):
+    """Break the schema under the worker: the message is kept, failed, with the error;
+    after the repair, `handoff inbound retry` makes the handoff."""
+    from handoff.intake import process_pending, receive_message, retry_failed
+
+    receipt = receive_message(sessions, handoff_mail().as_bytes(), mail_from="ana@corp.test",
+                              rcpt_tos=[SERVICE], source="smtp", now=clock())
+    with sessions.begin() as session:
+        session.connection().exec_driver_sql("ALTER TABLE people RENAME TO people_away")
+    process_pending(sessions, settings, clock)
+    with sessions() as session:
+        row = session.get(InboundMessage, receipt)
+        assert row.status == "failed" and "people" in row.error
+        assert session.scalar(select(func.count(Handoff.id))) == 0
+    with sessions.begin() as session:
+        session.connection().exec_driver_sql("ALTER TABLE people_away RENAME TO people")
+    assert retry_failed(sessions) == 1
+    process_pending(sessions, settings, clock)
+    with sessions() as session:
+        assert session.get(InboundMessage, receipt).status == "done"
+        assert session.get(Handoff, 1).status == "offered"
+
+
+@pytest.mark.parametrize("n", [3])
+def test_several_mails_over_one_connection_make_as_many_handoffs(running, sink, n):
+    with smtplib.SMTP("127.0.0.1", running.smtp.port) as client:
+        for i in range(n):
+            client.send_message(handoff_mail(message_id=f"<m{i}@corp.test>",
+                                             subject=f"Task {i}"), to_addrs=[SERVICE])
+    sink.wait_for(2 * n)
+    with running.sessions() as session:
+        titles = sorted(h.title for h in session.scalars(select(Handoff)))
+    assert titles == [f"Task {i}" for i in range(n)]

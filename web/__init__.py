@@ -1,0 +1,64 @@
+"""What a person opens in a browser: the read-only status page, the JSON API (SPEC 11)
+and the action confirmation pages.  ``create_app(settings, sessions)``; no globals.
+
+The web app never sends mail: an action's POST calls the workflow, which writes outbox
+rows in the same transaction; ``mailer/`` delivers them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from flask import Flask
+
+from handoff.db import SessionFactory
+from handoff.settings import Settings
+from templates import TEMPLATE_DIR
+
+Clock = Callable[[], datetime]
+
+
+def create_app(
+    settings: Settings,
+    sessions: SessionFactory,
+    *,
+    clock: Clock | None = None,
+    health: Callable[[], dict[str, bool]] | None = None,
+) -> Flask:
+    app = Flask(__name__, template_folder=str(TEMPLATE_DIR / "web"))
+    app.jinja_env.autoescape = True  # our templates end in .j2: escape everything
+    app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=64 * 1024)
+    app.extensions["handoff"] = {
+        "settings": settings,
+        "sessions": sessions,
+        "clock": clock or (lambda: datetime.now(timezone.utc)),
+        "health": health or (lambda: {"database": True}),
+    }
+    app.jinja_env.filters["age"] = format_age
+    from web import actions, pages  # noqa: PLC0415  (routes register on import)
+
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(actions.bp)
+    return app
+
+
+def state() -> dict[str, Any]:
+    from flask import current_app
+
+    return current_app.extensions["handoff"]  # type: ignore[no-any-return]
+
+
+def format_age(iso_value: str | None, now: datetime) -> str:
+    """'3d 4h' since an ISO-8601 instant (``Z`` allowed)."""
+    if not iso_value:
+        return ""
+    then = datetime.fromisoformat(iso_value.replace("Z", "+00:00"))
+    seconds = max(0, int((now - then).total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {rest // 60}m"
+    return f"{rest // 60}m"
