@@ -20,6 +20,7 @@ run: $(BIN)/handoff
 
 test: $(VENV)/.test-extras
 	$(BIN)/lint-imports
+	$(BIN)/mypy handoff mailer web webhooks
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.test-extras

@@ -180,8 +180,9 @@ def _wait_for_signal() -> None:
     stop.wait()
 
 
-def cmd_run(settings: Settings, **parts: bool) -> int:
-    service = Service(settings, **parts).start()
+def cmd_run(settings: Settings, *, smtp: bool = True, web: bool = True,
+            workers: bool = True) -> int:
+    service = Service(settings, smtp=smtp, web=web, workers=workers).start()
     print(service.describe(), flush=True)
     try:
         _wait_for_signal()

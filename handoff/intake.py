@@ -50,7 +50,9 @@ def receive_message(
     """
     try:
         with sessions.begin() as session:
-            row = InboundMessage(received_at=now, source=source, mail_from=mail_from or "",
+            null_path = (mail_from or "").strip() in ("", "<>")  # RFC 5321 4.5.5
+            row = InboundMessage(received_at=now, source=source,
+                                 mail_from="" if null_path else mail_from.strip(),
                                  rcpt_tos=list(rcpt_tos), raw=raw, status="queued",
                                  attempts=0)
             session.add(row)

@@ -23,7 +23,7 @@ from handoff.addresses import ServiceAddresses
 from handoff.models import Handoff, OutboxMail
 from handoff.outbox import MAIL_KINDS
 from handoff.settings import Settings
-from handoff.states import TRANSITIONS, allowed_link_actions
+from handoff.states import TRANSITIONS, Status, allowed_link_actions
 from handoff.threads import body_marker
 from handoff.tokens import mint_action_token, view_mac
 from handoff.views import packet_view
@@ -68,7 +68,7 @@ class MailRenderer:
         links = []
         if kind.links:
             role = role_of(handoff, recipient)
-            for action in allowed_link_actions(role, handoff.status):
+            for action in allowed_link_actions(role, Status(handoff.status)):
                 raw = mint_action_token(session, handoff_id=handoff.id,
                                         person_id=recipient.id, action=action, now=now,
                                         ttl=timedelta(days=settings.token_ttl_days))

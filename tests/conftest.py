@@ -181,3 +181,73 @@ def send(service: Service, msg: EmailMessage, rcpt: list[str] | None = None,
          mail_from: str | None = None) -> Any:
     with smtplib.SMTP("127.0.0.1", service.smtp.port) as client:
         return client.send_message(msg, from_addr=mail_from, to_addrs=rcpt or [SERVICE])
+
+
+class Flow:
+    """Drive the worker and the dev outbox in-process, with the injected clock: mail in,
+    mail out, no threads.  ``submit`` returns the mails the change caused."""
+
+    def __init__(self, settings: Settings, sessions: Any, clock: Clock) -> None:
+        from mailer.deliver import Deliverer
+
+        self.settings, self.sessions, self.clock = settings, sessions, clock
+        self.deliverer = Deliverer(settings, sessions, clock)
+        self.seen: set[Path] = set()
+
+    def submit(self, msg: EmailMessage | bytes, rcpt: list[str] | None = None,
+               mail_from: str = "ana@corp.test") -> list[EmailMessage]:
+        from handoff.intake import process_pending, receive_message
+
+        raw = msg if isinstance(msg, bytes) else msg.as_bytes()
+        receive_message(self.sessions, raw, mail_from=mail_from, rcpt_tos=rcpt or [SERVICE],
+                        source="smtp", now=self.clock())
+        process_pending(self.sessions, self.settings, self.clock)
+        return self.flush()
+
+    def flush(self) -> list[EmailMessage]:
+        self.deliverer.deliver_pending()
+        new = sorted(set(self.settings.outbox_dir.glob("*.eml")) - self.seen)
+        self.seen.update(new)
+        return [message_from_bytes(p.read_bytes(), policy=policy.default)  # type: ignore
+                for p in new]
+
+
+def mail_to(mails: list[EmailMessage], address: str) -> EmailMessage:
+    found = [m for m in mails if address in str(m["To"])]
+    assert len(found) == 1, f"expected one mail to {address}, got {[str(m['To']) for m in mails]}"
+    return found[0]
+
+
+def links_of(mail: EmailMessage) -> dict[str, str]:
+    """Button label -> path of the action link, read from the mail's text part."""
+    import re
+
+    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    return {label: path for label, path in
+            re.findall(r"^\s+([A-Z][a-z ]+): https?://[^/]+(/a/[\w-]+)$", text, re.M)}
+
+
+@pytest.fixture
+def flow(settings: Settings, sessions: Any, clock: Clock) -> Flow:
+    return Flow(settings, sessions, clock)
+
+
+@pytest.fixture
+def client(settings: Settings, sessions: Any, clock: Clock) -> Any:
+    from web import create_app
+
+    return create_app(settings, sessions, clock=clock).test_client()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: Any, call: Any) -> Iterator[None]:
+    """Under ``HANDOFF_REQUIRE_REAL=1`` (CI), a skipped real-server test is a failure:
+    a missing browser or server must never pass as green."""
+    import os
+
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if (report.skipped and os.environ.get("HANDOFF_REQUIRE_REAL") == "1"
+            and item.get_closest_marker("realserver") is not None):
+        report.outcome = "failed"
+        report.longrepr = f"real-server test skipped under HANDOFF_REQUIRE_REAL=1: {report.longrepr}"

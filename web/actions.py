@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Response, redirect, render_template, request
+from flask import Blueprint, redirect, render_template, request
 
 from handoff.addresses import ServiceAddresses
 from handoff.errors import ActionRefused
@@ -84,5 +84,4 @@ def act(token: str) -> Any:
         found.used_at = now
         ref = handoff.ref
     mac = view_mac(s["settings"].secret_key, ref)
-    response: Response = redirect(f"/h/{ref}?k={mac}&done={found.action}", code=303)
-    return response
+    return redirect(f"/h/{ref}?k={mac}&done={found.action}", code=303)

@@ -1,0 +1,106 @@
+"""Packet (SPEC 2) and owner rule (SPEC 3) as the service reads them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from handoff.addresses import ServiceAddresses
+from handoff.deadlines import resolve_deadline
+from handoff.packet import build_packet, clean_subject
+from handoff.parsing import parse_message
+from tests.conftest import SERVICE, handoff_mail, make_settings, mail_to
+
+RECEIVED = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+
+
+def read(msg, tmp_path, tz="Europe/Berlin"):
+    settings = make_settings(tmp_path)
+    return build_packet(parse_message(msg.as_bytes()), ServiceAddresses(settings),
+                        timezone_name=tz, received_at=RECEIVED)
+
+
+def test_labeled_lines_fill_the_packet_and_the_rest_is_details(tmp_path):
+    body = ("Hi Bob,\n\nthe cert on www expires soon, please renew it.\n\n"
+            "WHY: customers see warnings\n"
+            "Done when - the new cert is live on all hosts\n"
+            "Deadline: Friday 5pm\n"
+            "Decided: we stay with Let's Encrypt\n"
+            "Priority: High\n"
+            "If not: call the on-call admin\n"
+            "Links: https://wiki.corp.test/tls\n\nThanks,\nAna\n-- \nAna Example, Ops\n")
+    p = read(handoff_mail(body=body), tmp_path)
+    assert p.value("request") == "Renew the TLS certificate"
+    assert p.value("why") == "customers see warnings"
+    assert p.value("done") == "the new cert is live on all hosts"
+    assert p.value("decisions") == "we stay with Let's Encrypt"
+    assert p.value("priority") == "high"
+    assert p.value("contingency") == "call the on-call admin"
+    assert p.value("links")["urls"] == ["https://wiki.corp.test/tls"]
+    assert "please renew it" in p.value("details") and "Ops" not in p.value("details")
+    assert all(p.fields[f]["source"] == "stated" for f in ("why", "done", "deadline"))
+
+
+def test_deadline_resolves_against_the_message_date_in_the_senders_timezone_keeping_the_phrase(
+        tmp_path):
+    # Monday 23 Nov 2026 10:00 in Berlin: "Friday 5pm" is 27 Nov 17:00 CET = 16:00 UTC.
+    p = read(handoff_mail(body="Deadline: Friday 5pm"), tmp_path)
+    assert p.fields["deadline"]["phrase"] == "Friday 5pm"
+    assert p.deadline_at == datetime(2026, 11, 27, 16, 0, tzinfo=timezone.utc)
+    # The same words in New York mean six hours later.
+    p_ny = read(handoff_mail(body="Deadline: Friday 5pm"), tmp_path, tz="America/New_York")
+    assert p_ny.deadline_at == datetime(2026, 11, 27, 22, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("phrase,expected", [
+    ("EOD Friday", datetime(2026, 11, 27, 16, 0, tzinfo=timezone.utc)),
+    ("next Tue 3pm", datetime(2026, 11, 24, 14, 0, tzinfo=timezone.utc)),
+    ("Dec 3", datetime(2026, 12, 3, 16, 0, tzinfo=timezone.utc)),
+    ("Monday 5pm", datetime(2026, 11, 23, 16, 0, tzinfo=timezone.utc)),  # today, still ahead
+])
+def test_deadline_phrases(phrase, expected):
+    reference = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)  # Monday 10:00 Berlin
+    assert resolve_deadline(phrase, reference, "Europe/Berlin").at == expected
+
+
+def test_a_deadline_in_the_past_is_a_problem_not_silently_kept(tmp_path):
+    p = read(handoff_mail(body="Deadline: last Friday"), tmp_path)
+    assert any("in the past" in problem for problem in p.problems)
+
+
+def test_owner_line_overrides_the_recipient_rule(tmp_path):
+    p = read(handoff_mail(to="Bob <bob@corp.test>, Carol <carol@corp.test>",
+                          body="Owner: Carol <Carol@Corp.test>\n"), tmp_path)
+    assert p.owner == ("Carol", "carol@corp.test")
+
+
+def test_single_to_recipient_is_the_owner_with_the_service_in_to_or_cc(tmp_path):
+    assert read(handoff_mail(), tmp_path).owner[1] == "bob@corp.test"
+    in_to = handoff_mail(to=f"Bob <bob@corp.test>, {SERVICE}", cc=None)
+    assert read(in_to, tmp_path).owner[1] == "bob@corp.test"
+
+
+def test_several_recipients_or_none_mean_no_owner(tmp_path):
+    several = read(handoff_mail(to="bob@corp.test, carol@corp.test"), tmp_path)
+    assert several.owner is None
+    assert several.owner_candidates == ("bob@corp.test", "carol@corp.test")
+    forward = read(handoff_mail(to=SERVICE, cc=None, subject="Fwd: client asks"), tmp_path)
+    assert forward.owner is None
+
+
+def test_several_recipients_get_the_name_one_owner_reply_and_wait_incomplete(flow, sessions):
+    from handoff.models import Handoff
+
+    mails = flow.submit(handoff_mail(to="bob@corp.test, carol@corp.test"))
+    checklist = mail_to(mails, "ana@corp.test")
+    text = checklist.get_body(("plain",)).get_content()
+    assert "Owner:" in text and "bob@corp.test" in text and "carol@corp.test" in text
+    assert len(mails) == 1  # no offer to anyone
+    with sessions() as session:
+        assert session.get(Handoff, 1).status == "incomplete"
+
+
+def test_subject_prefixes_and_tags_are_cleaned_for_the_title():
+    assert clean_subject("Re: AW: Fwd: [H-12] Renew the cert [H-12]") == "Renew the cert"
+    assert clean_subject("WG: TR: RV: SV: Budget") == "Budget"

@@ -1,0 +1,89 @@
+"""The read-only status page, the JSON API of SPEC 11, and who may see them."""
+
+from __future__ import annotations
+
+from tests.conftest import handoff_mail, links_of, mail_to, make_settings
+
+
+def test_index_lists_ref_title_owner_sender_status_ball_deadline_age(flow, client, clock):
+    flow.submit(handoff_mail(body="Deadline: Friday 5pm\nDone when: live"))
+    clock.advance(hours=3)
+    html = client.get("/").get_data(as_text=True)
+    for expected in ("H-1", "Renew the TLS certificate", "bob@corp.test", "ana@corp.test",
+                     "offered", "accept or decline", "2026-11-27T16:00:00Z", "3h 0m"):
+        assert expected in html, expected
+
+
+def test_handoff_page_shows_packet_and_timeline(flow, client):
+    flow.submit(handoff_mail(body="Why: customers see warnings"))
+    html = client.get("/h/H-1").get_data(as_text=True)
+    assert "customers see warnings" in html
+    assert 'data-kind="created"' in html and 'data-kind="offered"' in html
+    assert client.get("/h/H-99").status_code == 404
+
+
+def test_api_list_and_detail_have_the_shape_of_spec_11(flow, client):
+    flow.submit(handoff_mail(message_id="<a@corp.test>", subject="First"))
+    flow.submit(handoff_mail(message_id="<b@corp.test>", subject="Second",
+                             to="carol@corp.test"))
+    listing = client.get("/api/handoffs").get_json()
+    assert listing["total"] == 2
+    assert [h["ref"] for h in listing["handoffs"]] == ["H-2", "H-1"]  # newest first
+    assert client.get("/api/handoffs?owner=carol@corp.test").get_json()["total"] == 1
+    assert client.get("/api/handoffs?status=closed").get_json()["total"] == 0
+    assert len(client.get("/api/handoffs?limit=1").get_json()["handoffs"]) == 1
+    assert client.get("/api/handoffs?limit=1&offset=1").get_json()["handoffs"][0]["ref"] == "H-1"
+
+    one = client.get("/api/handoffs/H-1").get_json()
+    for key in ("ref", "title", "status", "owner", "sender", "ball", "deadline", "packet",
+                "events"):
+        assert key in one
+    assert one["deadline"] == "2026-11-27T16:00:00Z"
+    assert one["packet"]["request"] == {"value": "First", "source": "stated"}
+    assert one["packet"]["deadline"]["source"] == "stated"
+    assert [e["kind"] for e in one["events"]] == ["created", "offered"]
+    assert client.get("/api/handoffs/H-7").status_code == 404
+
+
+def test_sender_text_is_escaped_everywhere(flow, client):
+    evil = "<script>alert(1)</script>"
+    flow.submit(handoff_mail(subject=f"Fix {evil}", body=f"Why: {evil}"))
+    for path in ("/", "/h/H-1"):
+        html = client.get(path).get_data(as_text=True)
+        assert evil not in html and "&lt;script&gt;" in html
+
+
+def test_a_view_key_is_required_when_bound_beyond_loopback(tmp_path, migrated_db, sessions,
+                                                           flow, clock):
+    import pytest
+
+    from handoff.errors import ConfigError
+    from web import create_app
+
+    with pytest.raises(ConfigError):
+        make_settings(tmp_path, web_host="0.0.0.0")
+    offer = mail_to(flow.submit(handoff_mail()), "bob@corp.test")
+    settings = make_settings(tmp_path, web_host="0.0.0.0", view_key="sesame")
+    client = create_app(settings, sessions, clock=clock).test_client()
+    assert client.get("/").status_code == 401
+    assert client.get("/api/handoffs").status_code == 401
+    assert client.get("/h/H-1").status_code == 401
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/?key=sesame").status_code == 200
+    assert client.get("/api/handoffs").status_code == 200  # the cookie remembers the key
+    # the link in a mail opens its own handoff without the key, and only that one
+    import re
+
+    page_link = re.search(r"https?://[^/\s]+(/h/H-1\?k=\w+)",
+                          offer.get_body(("plain",)).get_content())[1]
+    fresh = create_app(settings, sessions, clock=clock).test_client()
+    assert fresh.get(page_link).status_code == 200
+    assert fresh.get(page_link.replace("H-1", "H-2")).status_code == 401
+    # action links need no view key either: they are their own capability
+    assert fresh.get(links_of(offer)["Accept"]).status_code == 200
+
+
+def test_there_is_no_write_endpoint_but_action_links(client, flow):
+    flow.submit(handoff_mail())
+    for path in ("/", "/h/H-1", "/api/handoffs", "/api/handoffs/H-1"):
+        assert client.post(path).status_code == 405
