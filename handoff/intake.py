@@ -64,7 +64,7 @@ def receive_message(
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # done | ignored | duplicate
+    status: str  # done | ignored | duplicate | failed
     kind: str
     handoff_id: int | None = None
     note: str = ""
@@ -79,28 +79,25 @@ def process_pending(sessions: SessionFactory, settings: Settings, clock: Clock,
             .order_by(InboundMessage.id).limit(limit)))
     taken = 0
     for inbound_id in ids:
-        if _claim(sessions, inbound_id):
+        if process_one(sessions, settings, inbound_id, clock()) is not None:
             taken += 1
-            process_one(sessions, settings, inbound_id, clock())
     return taken
-
-
-def _claim(sessions: SessionFactory, inbound_id: int) -> bool:
-    with sessions.begin() as session:
-        result = session.execute(
-            update(InboundMessage)
-            .where(InboundMessage.id == inbound_id, InboundMessage.status == "queued")
-            .values(status="processing", attempts=InboundMessage.attempts + 1))
-        return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def process_one(sessions: SessionFactory, settings: Settings, inbound_id: int,
                 now: datetime) -> Outcome | None:
+    """Claim and interpret one queued message in a single transaction: a crash anywhere
+    rolls back to ``queued``; a competing worker's claim finds the row taken."""
     try:
         with sessions.begin() as session:
-            row = session.get(InboundMessage, inbound_id)
-            if row is None:
+            claimed = session.execute(
+                update(InboundMessage)
+                .where(InboundMessage.id == inbound_id, InboundMessage.status == "queued")
+                .values(status="processing", attempts=InboundMessage.attempts + 1))
+            if not claimed.rowcount:  # type: ignore[attr-defined]
                 return None
+            row = session.get(InboundMessage, inbound_id)
+            assert row is not None
             outcome = interpret(session, settings, row, now)
             row.status, row.kind, row.handoff_id = outcome.status, outcome.kind, outcome.handoff_id
             row.error = outcome.note or None
@@ -112,7 +109,7 @@ def process_one(sessions: SessionFactory, settings: Settings, inbound_id: int,
         with sessions.begin() as session:
             session.execute(update(InboundMessage).where(InboundMessage.id == inbound_id)
                             .values(status="failed", error=detail[:4000], processed_at=now))
-        return None
+        return Outcome("failed", "", note=detail)
 
 
 def retry_failed(sessions: SessionFactory) -> int:
@@ -130,6 +127,7 @@ def interpret(session: Session, settings: Settings, row: InboundMessage,
     service = ServiceAddresses(settings)
     message = parse_message(row.raw)
     row.message_id = message.message_id
+    row.problems = list(message.problems)
     envelope = Envelope(row.mail_from, tuple(row.rcpt_tos))
     verdict = classify(message, envelope, service)
 

@@ -60,6 +60,7 @@ class InboundMessage(Base):
     kind: Mapped[str | None] = mapped_column(String(16))
     message_id: Mapped[str | None] = mapped_column(String(998))
     error: Mapped[str | None] = mapped_column(Text)
+    problems: Mapped[list[str]] = mapped_column(JSON, default=list)  # what was broken
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     handoff_id: Mapped[int | None] = mapped_column(ForeignKey("handoffs.id"))
@@ -145,6 +146,8 @@ class OutboxMail(Base):
     status: Mapped[str] = mapped_column(String(16), default="queued")
     # queued | sending | sent | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # when a queued row is due; for a row being sent, when its claim lapses (a crashed
+    # sender's rows are taken up again after that)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

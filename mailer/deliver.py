@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 MAX_ATTEMPTS = 12
 SMTP_TIMEOUT = 30
+# A claimed row whose sender died is taken up again after this (it may then be sent
+# twice, which is better than never).
+CLAIM_LEASE = timedelta(minutes=10)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -45,7 +48,8 @@ class Deliverer:
         with self.sessions() as session:
             ids = list(session.scalars(
                 select(OutboxMail.id)
-                .where(OutboxMail.status == "queued", OutboxMail.next_attempt_at <= now)
+                .where(OutboxMail.status.in_(("queued", "sending")),
+                       OutboxMail.next_attempt_at <= now)
                 .order_by(OutboxMail.id).limit(limit)))
         if not ids:
             return 0
@@ -76,8 +80,11 @@ class Deliverer:
         now = self.clock()
         with self.sessions.begin() as session:
             claimed = session.execute(
-                update(OutboxMail).where(OutboxMail.id == mail_id, OutboxMail.status == "queued")
-                .values(status="sending", attempts=OutboxMail.attempts + 1))
+                update(OutboxMail)
+                .where(OutboxMail.id == mail_id, OutboxMail.status.in_(("queued", "sending")),
+                       OutboxMail.next_attempt_at <= now)
+                .values(status="sending", attempts=OutboxMail.attempts + 1,
+                        next_attempt_at=now + CLAIM_LEASE))
             if not claimed.rowcount:  # type: ignore[attr-defined]
                 return None
             mail = session.get(OutboxMail, mail_id)

@@ -159,3 +159,24 @@ def test_several_mails_over_one_connection_make_as_many_handoffs(running, sink, 
     with running.sessions() as session:
         titles = sorted(h.title for h in session.scalars(select(Handoff)))
     assert titles == [f"Task {i}" for i in range(n)]
+
+
+def test_a_mail_claimed_by_a_sender_that_died_is_sent_after_its_lease(flow, sessions, clock):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from handoff.intake import process_pending, receive_message
+    from handoff.models import OutboxMail
+
+    receive_message(sessions, handoff_mail().as_bytes(), mail_from="ana@corp.test",
+                    rcpt_tos=[SERVICE], source="smtp", now=clock())
+    process_pending(sessions, flow.settings, clock)
+    with sessions.begin() as session:  # as if a sender claimed both rows, then crashed
+        session.execute(update(OutboxMail).values(
+            status="sending", next_attempt_at=clock() + timedelta(minutes=10)))
+    assert flow.flush() == []
+    clock.advance(minutes=11)
+    assert len(flow.flush()) == 2
+    with sessions() as session:
+        assert set(session.scalars(select(OutboxMail.status))) == {"sent"}

@@ -120,3 +120,4 @@ def test_undecodable_8bit_garbage_is_stored_and_marked_not_dropped(running):
     assert row.raw.startswith(b"From: \xff\xfe")
     assert row.status in ("done", "ignored")
     assert row.status != "failed", row.error
+    assert row.problems  # read best-effort, and what was broken is marked on the row

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: d0b4f5ba91cd
+Revision ID: fd2a7728bedd
 Revises: 
-Create Date: 2026-11-22 11:22:30.539430
+Create Date: 2026-11-22 11:51:33.997171
 
 """
 from typing import Sequence, Union
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision: str = 'd0b4f5ba91cd'
+revision: str = 'fd2a7728bedd'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -99,6 +99,7 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=16), nullable=True),
     sa.Column('message_id', sa.String(length=998), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('problems', sa.JSON(), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('processed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('handoff_id', sa.Integer(), nullable=True),
