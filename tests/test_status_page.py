@@ -87,3 +87,14 @@ def test_there_is_no_write_endpoint_but_action_links(client, flow):
     flow.submit(handoff_mail())
     for path in ("/", "/h/H-1", "/api/handoffs", "/api/handoffs/H-1"):
         assert client.post(path).status_code == 405
+
+
+def test_dev_outbox_mail_opens_as_a_page_with_clickable_links(flow, client):
+    flow.submit(handoff_mail(subject="Fix <b>it</b>"))
+    name = sorted(p.name for p in flow.settings.outbox_dir.glob("*.eml"))[0]
+    html = client.get(f"/outbox/{name}").get_data(as_text=True)
+    assert '<a href="http' in html and "/a/" in html
+    assert "Fix &lt;b&gt;it&lt;/b&gt;" in html and "<b>it</b>" not in html
+    raw = client.get(f"/outbox/{name}?raw=1")
+    assert raw.mimetype == "message/rfc822"
+    assert client.get("/outbox/..%2Fhandoff.db").status_code == 404

@@ -8,9 +8,11 @@ rows in the same transaction; ``mailer/`` delivers them.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+import re
 from typing import Any, Callable
 
 from flask import Flask
+from markupsafe import Markup, escape
 
 from handoff.db import SessionFactory
 from handoff.settings import Settings
@@ -36,6 +38,7 @@ def create_app(
         "health": health or (lambda: {"database": True}),
     }
     app.jinja_env.filters["age"] = format_age
+    app.jinja_env.filters["linkify"] = linkify
     from web import actions, pages  # noqa: PLC0415  (routes register on import)
 
     app.register_blueprint(pages.bp)
@@ -62,3 +65,12 @@ def format_age(iso_value: str | None, now: datetime) -> str:
     if hours:
         return f"{hours}h {rest // 60}m"
     return f"{rest // 60}m"
+
+
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def linkify(text: str) -> Markup:
+    """Escape ``text``, then make its http(s) URLs clickable (they are escaped too)."""
+    escaped = str(escape(text))
+    return Markup(_URL.sub(lambda m: f'<a href="{m[0]}" rel="noreferrer">{m[0]}</a>', escaped))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hmac
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -126,10 +128,18 @@ def healthz() -> Response:
 
 
 @bp.get("/outbox/<name>")
-def outbox_file(name: str) -> Response:
-    """A dev-outbox mail, as a download (never rendered: it is mail, not a page)."""
+def outbox_mail(name: str) -> Any:
+    """A dev-outbox mail shown as its text part, links clickable, so a newcomer can act
+    on it; ``?raw=1`` downloads the ``.eml``."""
     folder: Path = state()["settings"].outbox_dir
     path = folder / name
     if "/" in name or not name.endswith(".eml") or not path.is_file():
         abort(404)
-    return send_file(path, mimetype="message/rfc822", as_attachment=True, download_name=name)
+    if request.args.get("raw"):
+        return send_file(path, mimetype="message/rfc822", as_attachment=True,
+                         download_name=name)
+    mail = message_from_bytes(path.read_bytes(), policy=policy.default)
+    body = mail.get_body(("plain",)) if isinstance(mail, EmailMessage) else None
+    text = body.get_content() if body is not None else ""
+    headers = {h: str(mail.get(h, "")) for h in ("From", "To", "Subject", "Date")}
+    return render_template("outbox_mail.html.j2", name=name, headers=headers, text=text)
