@@ -18,13 +18,11 @@ from typing import Any, Callable, Sequence
 
 from sqlalchemy import text
 
-from handoff.addresses import ServiceAddresses
 from handoff.db import SessionFactory, make_engine, make_session_factory
 from handoff.errors import HandoffError
-from handoff.guards import Envelope, classify
-from handoff.intake import process_pending, retry_failed
+from handoff.guards import Envelope
+from handoff.intake import process_pending, read_message, retry_failed
 from handoff.migrate import upgrade_database
-from handoff.packet import build_packet
 from handoff.parsing import parse_message
 from handoff.settings import Settings, load_settings
 
@@ -198,19 +196,19 @@ def cmd_db_upgrade(settings: Settings) -> int:
 
 
 def read_file(settings: Settings, path: Path) -> dict[str, Any]:
-    """How the service reads one message, without storing anything (SPEC 11)."""
+    """How the service reads one message, without storing anything (SPEC 11): the
+    worker's own ``read_message``, with the envelope sender taken from Return-Path."""
     raw = path.read_bytes()
-    service = ServiceAddresses(settings)
-    message = parse_message(raw)
-    return_path = message.headers.get("return-path", message.from_addr)
-    verdict = classify(message, Envelope(return_path.strip().strip("<>"), ()), service)
-    packet = build_packet(message, service, timezone_name=settings.timezone,
-                          received_at=utcnow())
+    parsed = parse_message(raw)
+    return_path = parsed.headers.get("return-path", parsed.from_addr).strip().strip("<>")
+    reading = read_message(settings, raw, Envelope(return_path, (settings.service_address,)),
+                           utcnow())
+    packet = reading.packet
     return {
         "file": str(path),
-        "automatic": verdict.automatic,
-        "kind": verdict.kind,
-        "reason": verdict.reason,
+        "automatic": reading.verdict.automatic,
+        "kind": reading.verdict.kind,
+        "reason": reading.verdict.reason,
         "owner": packet.owner[1] if packet.owner else None,
         "packet": packet.fields,
         "problems": packet.problems,

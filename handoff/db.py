@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 SessionFactory = sessionmaker[Session]
 
@@ -17,6 +18,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # One connection per process: every transaction takes SQLite's write lock anyway
+        # (BEGIN IMMEDIATE below), so a single pooled connection loses no concurrency and
+        # makes threads queue fairly on the pool instead of in SQLite's busy handler,
+        # which sleeps in steps of up to 100 ms and starves the SMTP listener under load.
+        kwargs.setdefault("poolclass", QueuePool)
+        kwargs.setdefault("pool_size", 1)
+        kwargs.setdefault("max_overflow", 0)
+        kwargs.setdefault("pool_timeout", 60)
         engine = create_engine(
             url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs
         )

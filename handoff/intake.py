@@ -15,15 +15,15 @@ from datetime import datetime
 from typing import Callable
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from handoff.addresses import ServiceAddresses
 from handoff.db import SessionFactory
 from handoff.errors import ActionRefused, StorageError
-from handoff.guards import Envelope, classify
+from handoff.guards import Envelope, Verdict, classify
 from handoff.models import Handoff, InboundMessage, ThreadRef
-from handoff.packet import build_packet, strip_quoted
+from handoff.packet import Packet, build_packet, strip_quoted
 from handoff.parsing import ParsedMessage, parse_message
 from handoff.people import ensure_person
 from handoff.settings import Settings
@@ -70,6 +70,27 @@ class Outcome:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class Reading:
+    """How the service reads one message, before touching the database: the same code
+    path serves the worker and ``handoff parse``."""
+
+    message: ParsedMessage
+    envelope: Envelope
+    verdict: Verdict
+    packet: Packet
+
+
+def read_message(settings: Settings, raw: bytes, envelope: Envelope,
+                 received_at: datetime) -> Reading:
+    service = ServiceAddresses(settings)
+    message = parse_message(raw)
+    verdict = classify(message, envelope, service)
+    packet = build_packet(message, service, timezone_name=settings.timezone,
+                          received_at=received_at)
+    return Reading(message, envelope, verdict, packet)
+
+
 def process_pending(sessions: SessionFactory, settings: Settings, clock: Clock,
                     limit: int = 100) -> int:
     """Process up to ``limit`` queued messages; return how many were taken."""
@@ -89,6 +110,14 @@ def process_one(sessions: SessionFactory, settings: Settings, inbound_id: int,
     """Claim and interpret one queued message in a single transaction: a crash anywhere
     rolls back to ``queued``; a competing worker's claim finds the row taken."""
     try:
+        # Reading is CPU work: do it before taking the database's write lock.
+        with sessions() as session:
+            found = session.get(InboundMessage, inbound_id)
+            if found is None or found.status != "queued":
+                return None
+            raw, envelope = found.raw, Envelope(found.mail_from, tuple(found.rcpt_tos))
+            received_at = found.received_at
+        reading = read_message(settings, raw, envelope, received_at)
         with sessions.begin() as session:
             claimed = session.execute(
                 update(InboundMessage)
@@ -98,7 +127,7 @@ def process_one(sessions: SessionFactory, settings: Settings, inbound_id: int,
                 return None
             row = session.get(InboundMessage, inbound_id)
             assert row is not None
-            outcome = interpret(session, settings, row, now)
+            outcome = interpret(session, settings, row, reading, now)
             row.status, row.kind, row.handoff_id = outcome.status, outcome.kind, outcome.handoff_id
             row.error = outcome.note or None
             row.processed_at = now
@@ -121,15 +150,13 @@ def retry_failed(sessions: SessionFactory) -> int:
         return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def interpret(session: Session, settings: Settings, row: InboundMessage,
+def interpret(session: Session, settings: Settings, row: InboundMessage, reading: Reading,
               now: datetime) -> Outcome:
-    """Parse -> guards -> duplicate? -> thread or new handoff.  Runs in one transaction."""
+    """Duplicate? -> thread or new handoff, from a reading.  Runs in one transaction."""
     service = ServiceAddresses(settings)
-    message = parse_message(row.raw)
+    message, envelope, verdict = reading.message, reading.envelope, reading.verdict
     row.message_id = message.message_id
     row.problems = list(message.problems)
-    envelope = Envelope(row.mail_from, tuple(row.rcpt_tos))
-    verdict = classify(message, envelope, service)
 
     if message.message_id and _seen_before(session, message.message_id, row.id):
         return Outcome("duplicate", verdict.kind, note=f"{message.message_id} seen before")
@@ -149,7 +176,7 @@ def interpret(session: Session, settings: Settings, row: InboundMessage,
         _take_reply(session, service, match, message, now)
         return Outcome("done", "human", match.handoff.id)
 
-    handoff = _open_from_message(session, settings, service, message, envelope, row, now)
+    handoff = _open_from_message(session, service, reading, now)
     _remember(session, message, handoff.id, row.id)
     return Outcome("done", "human", handoff.id)
 
@@ -160,13 +187,9 @@ def _seen_before(session: Session, message_id: str, row_id: int) -> bool:
 
 
 def _remember(session: Session, message: ParsedMessage, handoff_id: int, row_id: int) -> None:
-    if message.message_id:
-        try:
-            with session.begin_nested():
-                session.add(ThreadRef(message_id=message.message_id, handoff_id=handoff_id,
-                                      inbound_id=row_id))
-        except IntegrityError:
-            pass
+    if message.message_id:  # new: interpret() checked _seen_before in this transaction
+        session.add(ThreadRef(message_id=message.message_id, handoff_id=handoff_id,
+                              inbound_id=row_id))
 
 
 def _workflow_of(service: ServiceAddresses, rcpt_tos: tuple[str, ...]) -> str:
@@ -177,11 +200,9 @@ def _workflow_of(service: ServiceAddresses, rcpt_tos: tuple[str, ...]) -> str:
     return "default"
 
 
-def _open_from_message(session: Session, settings: Settings, service: ServiceAddresses,
-                       message: ParsedMessage, envelope: Envelope, row: InboundMessage,
+def _open_from_message(session: Session, service: ServiceAddresses, reading: Reading,
                        now: datetime) -> Handoff:
-    packet = build_packet(message, service, timezone_name=settings.timezone,
-                          received_at=row.received_at)
+    message, packet = reading.message, reading.packet
     sender = ensure_person(session, message.from_addr, message.from_name, now)
     owner = None
     if packet.owner is not None and packet.owner[1] != sender.address:
@@ -193,7 +214,7 @@ def _open_from_message(session: Session, settings: Settings, service: ServiceAdd
         session, service,
         title=str(packet.value("request") or ""),
         sender=sender, owner=owner, packet=packet,
-        workflow=_workflow_of(service, envelope.rcpt_tos),
+        workflow=_workflow_of(service, reading.envelope.rcpt_tos),
         origin_message_id=message.message_id,
         origin_references=list(message.references),
         now=now,

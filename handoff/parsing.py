@@ -51,11 +51,14 @@ def parse_message(raw: bytes) -> ParsedMessage:
     for defect in getattr(msg, "defects", []):
         problems.append(f"MIME defect: {type(defect).__name__}")
 
-    headers = {}
-    for name in msg.keys():
+    # Raw values (unfolded) for everything the guards and threading read: parsing every
+    # header through the policy's header registry costs more than the rest of the reading.
+    headers: dict[str, str] = {}
+    for name, value in msg.raw_items():
         key = name.lower()
         if key not in headers:
-            headers[key] = _header(msg, name, problems)
+            headers[key] = " ".join(str(value).split())
+    headers["subject"] = _header(msg, "Subject", problems)
 
     from_list = split_addresses([_header(msg, "From", problems)])
     from_name, from_addr = from_list[0] if from_list else ("", "")

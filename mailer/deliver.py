@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from handoff.db import SessionFactory
-from handoff.models import OutboxMail
+from handoff.models import Handoff, OutboxMail
 from handoff.settings import Settings
 from mailer.compose import Composed, MailRenderer
 
@@ -43,79 +43,100 @@ class Deliverer:
         self.renderer = MailRenderer(settings)
 
     def deliver_pending(self, limit: int = 50) -> int:
-        """Send what is due; return how many rows were attempted."""
+        """Send what is due; return how many rows were attempted.
+
+        Three short transactions per batch, whatever its size: claim and render (tokens
+        are committed before any mail holding them leaves), then send every mail over
+        one SMTP connection, then record the outcomes.
+        """
         now = self.clock()
-        with self.sessions() as session:
-            ids = list(session.scalars(
-                select(OutboxMail.id)
-                .where(OutboxMail.status.in_(("queued", "sending")),
-                       OutboxMail.next_attempt_at <= now)
-                .order_by(OutboxMail.id).limit(limit)))
-        if not ids:
+        batch = self._claim_and_compose(now, limit)
+        if not batch:
             return 0
+        outcomes: list[tuple[int, str | None, str | None, bool]] = []
         connection: smtplib.SMTP | None = None
         try:
-            for mail_id in ids:
-                composed = self._claim_and_compose(mail_id)
+            for mail_id, composed in batch:
                 if composed is None:
                     continue
-                connection = self._send(mail_id, composed, connection)
+                where, error, permanent, connection = self._send(mail_id, composed, connection)
+                outcomes.append((mail_id, where, error, permanent))
         finally:
             if connection is not None:
                 try:
                     connection.quit()
                 except (smtplib.SMTPException, OSError):
                     pass
-        return len(ids)
+            self._record(outcomes)
+        return len(batch)
 
-    def _claim_and_compose(self, mail_id: int) -> Composed | None:
-        try:
-            return self._compose(mail_id)
-        except Exception as exc:  # a bug or bad data in one mail must not stop the others
-            log.exception("outbox mail %s could not be rendered", mail_id)
-            self._fail(mail_id, f"rendering failed: {type(exc).__name__}: {exc}", True)
-            return None
-
-    def _compose(self, mail_id: int) -> Composed | None:
-        now = self.clock()
+    def _claim_and_compose(self, now: datetime,
+                           limit: int) -> list[tuple[int, Composed | None]]:
+        batch: list[tuple[int, Composed | None]] = []
         with self.sessions.begin() as session:
-            claimed = session.execute(
-                update(OutboxMail)
-                .where(OutboxMail.id == mail_id, OutboxMail.status.in_(("queued", "sending")),
+            mails = list(session.scalars(
+                select(OutboxMail)
+                .where(OutboxMail.status.in_(("queued", "sending")),
                        OutboxMail.next_attempt_at <= now)
-                .values(status="sending", attempts=OutboxMail.attempts + 1,
-                        next_attempt_at=now + CLAIM_LEASE))
-            if not claimed.rowcount:  # type: ignore[attr-defined]
-                return None
-            mail = session.get(OutboxMail, mail_id)
-            assert mail is not None
-            composed = self.renderer.compose(session, mail, now)
-            mail.subject = str(composed.message["Subject"])
-            return composed
+                .order_by(OutboxMail.id).limit(limit)
+                .with_for_update(skip_locked=True)))
+            # load the batch's handoffs (and their people) in one query, not one per mail
+            list(session.scalars(select(Handoff).where(
+                Handoff.id.in_({m.handoff_id for m in mails}))).unique())
+            for mail in mails:
+                mail.status = "sending"
+                mail.attempts += 1
+                mail.next_attempt_at = now + CLAIM_LEASE
+                try:
+                    with session.no_autoflush:
+                        composed = self.renderer.compose(session, mail, now)
+                except Exception as exc:  # a bug or bad data in one mail must not stop others
+                    log.exception("outbox mail %s could not be rendered", mail.id)
+                    mail.status = "failed"
+                    mail.last_error = f"rendering failed: {type(exc).__name__}: {exc}"[:2000]
+                    batch.append((mail.id, None))
+                    continue
+                mail.subject = composed.subject[:998]
+                batch.append((mail.id, composed))
+        return batch
 
-    def _send(self, mail_id: int, composed: Composed,
-              connection: smtplib.SMTP | None) -> smtplib.SMTP | None:
+    def _send(self, mail_id: int, composed: Composed, connection: smtplib.SMTP | None
+              ) -> tuple[str | None, str | None, bool, smtplib.SMTP | None]:
+        """Deliver one mail: (where, error, permanent, connection to reuse)."""
         target = self.settings.smarthost_address
         try:
             if target is None:
-                where = str(self._write_eml(mail_id, composed))
-            else:
-                if connection is None:
-                    connection = smtplib.SMTP(target[0], target[1], timeout=SMTP_TIMEOUT)
-                connection.send_message(composed.message, from_addr=composed.envelope_from,
-                                        to_addrs=[composed.recipient])
-                where = f"{target[0]}:{target[1]}"
+                return str(self._write_eml(mail_id, composed)), None, False, None
+            if connection is None:
+                connection = smtplib.SMTP(target[0], target[1], timeout=SMTP_TIMEOUT)
+            connection.send_message(composed.message, from_addr=composed.envelope_from,
+                                    to_addrs=[composed.recipient])
+            return f"{target[0]}:{target[1]}", None, False, connection
         except smtplib.SMTPResponseException as exc:
             permanent = 500 <= exc.smtp_code < 600
-            self._fail(mail_id, f"{exc.smtp_code} {exc.smtp_error!r}", permanent)
-            return connection if connection is not None and not permanent else None
+            keep = connection if exc.smtp_code < 500 or permanent else None
+            return None, f"{exc.smtp_code} {exc.smtp_error!r}", permanent, keep
         except (smtplib.SMTPException, OSError, socket.timeout) as exc:
-            self._fail(mail_id, f"{type(exc).__name__}: {exc}", False)
-            return None
+            return None, f"{type(exc).__name__}: {exc}", False, None
+
+    def _record(self, outcomes: list[tuple[int, str | None, str | None, bool]]) -> None:
+        if not outcomes:
+            return
+        now = self.clock()
         with self.sessions.begin() as session:
-            session.execute(update(OutboxMail).where(OutboxMail.id == mail_id).values(
-                status="sent", sent_at=self.clock(), delivered_to=where, last_error=None))
-        return connection
+            for mail_id, where, error, permanent in outcomes:
+                mail = session.get(OutboxMail, mail_id)
+                assert mail is not None
+                if error is None:
+                    mail.status, mail.sent_at, mail.delivered_to = "sent", now, where
+                    mail.last_error = None
+                elif permanent or mail.attempts >= MAX_ATTEMPTS:
+                    mail.status, mail.last_error = "failed", error[:2000]
+                    log.error("outbox mail %s failed for good: %s", mail_id, error)
+                else:
+                    mail.status, mail.last_error = "queued", error[:2000]
+                    mail.next_attempt_at = now + backoff(mail.attempts)
+                    log.warning("outbox mail %s will be retried: %s", mail_id, error)
 
     def _write_eml(self, mail_id: int, composed: Composed) -> Path:
         folder = self.settings.outbox_dir
@@ -128,17 +149,3 @@ class Deliverer:
             f"X-Envelope-To: {composed.recipient}\r\n".encode() + composed.message.as_bytes())
         tmp.replace(path)
         return path
-
-    def _fail(self, mail_id: int, error: str, permanent: bool) -> None:
-        now = self.clock()
-        with self.sessions.begin() as session:
-            mail = session.get(OutboxMail, mail_id)
-            assert mail is not None
-            mail.last_error = error[:2000]
-            if permanent or mail.attempts >= MAX_ATTEMPTS:
-                mail.status = "failed"
-                log.error("outbox mail %s failed for good: %s", mail_id, error)
-            else:
-                mail.status = "queued"
-                mail.next_attempt_at = now + backoff(mail.attempts)
-                log.warning("outbox mail %s will be retried: %s", mail_id, error)

@@ -177,6 +177,20 @@ def handoff_mail(
     return msg
 
 
+def wait_until(condition: Any, timeout: float = 10.0) -> Any:
+    """Wait for ``condition()`` to be truthy (a condition, not a clock: returns at once
+    when it holds), failing after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while True:
+        value = condition()
+        if value or time.monotonic() > deadline:
+            return value
+        pause.wait(0.02)
+
+
 def send(service: Service, msg: EmailMessage, rcpt: list[str] | None = None,
          mail_from: str | None = None) -> Any:
     with smtplib.SMTP("127.0.0.1", service.smtp.port) as client:

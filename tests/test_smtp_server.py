@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from handoff.db import make_engine, make_session_factory
 from handoff.models import InboundMessage
 from mailer.smtp_server import InboundHandler, SMTPListener
-from tests.conftest import SERVICE, handoff_mail, make_settings
+from tests.conftest import SERVICE, handoff_mail, make_settings, wait_until
 
 
 def count_inbound(service) -> int:
@@ -110,13 +110,12 @@ def test_undecodable_8bit_garbage_is_stored_and_marked_not_dropped(running):
         client.mail("ana@corp.test")
         client.rcpt(SERVICE)
         assert client.data(raw)[0] == 250
-    loop = running.loops[0]
-    for _ in range(100):
+    def processed():
         with running.sessions() as session:
             row = session.scalar(select(InboundMessage))
-            if row.status not in ("queued", "processing"):
-                break
-        loop.wake.wait(0.05)
+            return row if row.status not in ("queued", "processing") else None
+
+    row = wait_until(processed)
     assert row.raw.startswith(b"From: \xff\xfe")
     assert row.status in ("done", "ignored")
     assert row.status != "failed", row.error
