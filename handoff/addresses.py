@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from functools import lru_cache
 from dataclasses import dataclass
 from email.utils import getaddresses, parseaddr
 
@@ -23,6 +24,7 @@ _MINTED = re.compile(r"^(?P<kind>[rb])\.(?P<ids>\d+(?:\.\d+)?)\.(?P<mac>[0-9a-f]
 _OUR_MSGID = re.compile(r"^<?h(?P<h>\d+)\.(?P<o>[0-9a-f]{12})\.(?P<mac>[0-9a-f]{16})@(?P<d>[^>]+)>?$")
 
 
+@lru_cache(maxsize=4096)  # pure, and called for every address of every mail
 def normalise_address(value: str) -> str:
     """``"Bob B" <Bob@Acme.Example>`` -> ``bob@acme.example``; '' when there is none."""
     _name, addr = parseaddr(value or "")

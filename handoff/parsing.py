@@ -1,5 +1,5 @@
 """Raw bytes -> a frozen :class:`ParsedMessage`.  Never raises: whatever is broken becomes
-a line in ``problems`` (STYLE habit 5).  Parses with ``email.policy.default``."""
+a line in ``problems`` (STYLE habit 5)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email import message_from_bytes, policy
-from email.message import EmailMessage, Message
+from email.message import Message
+from email.policy import Compat32
 from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 
 from handoff.addresses import split_addresses
 
 _MSGID = re.compile(r"<[^<>\s]+>")
+_DECODE = policy.default.header_factory  # the lenient fallback for broken words
 
 
 @dataclass(frozen=True)
@@ -42,25 +44,31 @@ class ParsedMessage:
 
 
 def parse_message(raw: bytes) -> ParsedMessage:
+    """Read ``raw`` best-effort.
+
+    The MIME structure is parsed with the ``compat32`` policy, which keeps header values
+    as the raw strings they are; only what a person reads (Subject, display names,
+    filenames) is decoded.  ``email.policy.default`` runs every header of every part
+    through its header parser on each access, which cost more than ten times the parse
+    itself, while guards and threading only need raw values.
+    """
     problems: list[str] = []
     try:
-        msg = message_from_bytes(raw, policy=policy.default)
+        msg = message_from_bytes(raw, policy=_POLICY)
     except Exception as exc:  # the stdlib parser is lenient; this is belt and braces
         problems.append(f"unparseable message: {exc}")
-        msg = message_from_bytes(b"", policy=policy.default)
+        msg = message_from_bytes(b"", policy=_POLICY)
     for defect in getattr(msg, "defects", []):
         problems.append(f"MIME defect: {type(defect).__name__}")
 
-    # Raw values (unfolded) for everything the guards and threading read: parsing every
-    # header through the policy's header registry costs more than the rest of the reading.
-    headers: dict[str, str] = {}
-    for name, value in msg.raw_items():
-        key = name.lower()
-        if key not in headers:
-            headers[key] = " ".join(str(value).split())
-    headers["subject"] = _header(msg, "Subject", problems)
+    # Raw values (unfolded, first of each name) for everything guards and threading read.
+    raw_headers: dict[str, list[str]] = {}
+    for name, value in msg.items():
+        raw_headers.setdefault(name.lower(), []).append(" ".join(value.split()))
+    headers = {key: values[0] for key, values in raw_headers.items()}
+    headers["subject"] = _decoded(raw_headers, "Subject", problems)
 
-    from_list = split_addresses([_header(msg, "From", problems)])
+    from_list = _addresses(raw_headers, "From", problems)
     from_name, from_addr = from_list[0] if from_list else ("", "")
     if not from_addr:
         problems.append("no usable From address")
@@ -88,8 +96,8 @@ def parse_message(raw: bytes) -> ParsedMessage:
         subject=" ".join(headers.get("subject", "").split()),
         from_name=from_name,
         from_addr=from_addr,
-        to=tuple(split_addresses(_all(msg, "To", problems))),
-        cc=tuple(split_addresses(_all(msg, "Cc", problems))),
+        to=tuple(_addresses(raw_headers, "To", problems)),
+        cc=tuple(_addresses(raw_headers, "Cc", problems)),
         date=date,
         text=text,
         headers=headers,
@@ -99,22 +107,84 @@ def parse_message(raw: bytes) -> ParsedMessage:
     )
 
 
-def _header(msg: Message, name: str, problems: list[str]) -> str:
+def _text(value: str) -> str:
+    """RFC 2047 encoded words decoded by ``email.policy.default``'s parser (which also
+    copes with unknown charsets and broken words); anything else as it is."""
+    if "=?" not in value:
+        return value
+    if not value.isascii():  # raw 8-bit inside encoded words: quote it as the word says
+        value = _Q_WORD.sub(_requote, value)
     try:
-        value = msg.get(name)
-        return "" if value is None else str(value)
-    except Exception as exc:  # malformed encoded words and the like
-        problems.append(f"unreadable {name} header: {exc}")
-        raw = msg.get_all(name, failobj=[""])
-        return str(raw[0]) if raw else ""
+        return str(_DECODE("subject", value))
+    except Exception:  # the parser is lenient; this is belt and braces
+        return value
 
 
-def _all(msg: Message, name: str, problems: list[str]) -> list[str]:
+def _requote(word: re.Match[str]) -> str:
+    charset, text = word.group(1), word.group(2)
     try:
-        return [str(v) for v in msg.get_all(name, failobj=[])]
+        quoted = "".join(c if c.isascii() else "".join(f"={b:02X}" for b in c.encode(charset))
+                         for c in text)
+    except (LookupError, UnicodeError):
+        return word.group(0)
+    return f"=?{charset}?Q?{quoted}?="
+
+
+def _unescape_8bit(value: str) -> str:
+    """Raw 8-bit header bytes (RFC 6532 UTF-8, or a legacy client's Latin-1) arrive as
+    surrogate escapes: read them as UTF-8 when that is mostly what they are (a cut-off
+    character at the end is common), else as Windows-1252."""
+    data = value.encode("utf-8", "surrogateescape")
+    text = data.decode("utf-8", "replace")
+    bad = text.count("\ufffd")
+    if not bad or sum(1 for c in text if not c.isascii()) - bad > bad:
+        return text
+    return data.decode("windows-1252", "replace")
+
+
+class _Lenient(Compat32):
+    """``compat32`` with header values unfolded (RFC 5322 2.2.3: a folded boundary is
+    still the boundary) and raw 8-bit bytes read as text, never as a ``Header``."""
+
+    def header_fetch_parse(self, name: str, value: str) -> str:  # type: ignore[override]
+        if "\n" in value or "\r" in value:
+            value = _FOLD.sub("", value).rstrip("\r\n")
+        if not value.isascii() and _SURROGATES.search(value):
+            value = _unescape_8bit(value)
+        return value
+
+
+_POLICY = _Lenient()
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+_SURROGATES = re.compile("[\udc80-\udcff]")
+_CHARSET = re.compile(r"[A-Za-z0-9_.:+-]+")  # a charset name, without junk after it
+_Q_WORD = re.compile(r"=\?([^?\s]+)\?[qQ]\?([^?]*)\?=")
+
+
+def _decoded(raw_headers: dict[str, list[str]], name: str, problems: list[str]) -> str:
+    """The first ``name`` header as text."""
+    values = raw_headers.get(name.lower())
+    if not values:
+        return ""
+    try:
+        return _text(values[0])
     except Exception as exc:
         problems.append(f"unreadable {name} header: {exc}")
-        return []
+        return values[0]
+
+
+def _addresses(raw_headers: dict[str, list[str]], name: str,
+               problems: list[str]) -> list[tuple[str, str]]:
+    """(display name, normalised address) of every ``name`` header (repeats included).
+    Split before decoding, so a comma inside an encoded display name splits nothing."""
+    out = []
+    for display, addr in split_addresses(raw_headers.get(name.lower(), [])):
+        try:
+            out.append((_text(display), addr))
+        except Exception as exc:
+            problems.append(f"unreadable display name in {name}: {exc}")
+            out.append(("", addr))
+    return out
 
 
 def _first_msgid(value: str) -> str | None:
@@ -137,7 +207,7 @@ def _body_text(msg: Message, problems: list[str]) -> tuple[str, list[Attachment]
         disposition = (part.get_content_disposition() or "").lower()
         filename = _safe_filename(part)
         if disposition == "attachment" or (filename and ctype not in ("text/plain", "text/html")):
-            payload = part.get_payload(decode=True) or b""
+            payload = _payload(part)
             attachments.append(Attachment(filename or "unnamed", ctype, len(payload)))
             continue
         if ctype == "text/plain" and plain is None:
@@ -153,21 +223,42 @@ def _body_text(msg: Message, problems: list[str]) -> tuple[str, list[Attachment]
 
 def _safe_filename(part: Message) -> str:
     try:
-        return part.get_filename() or ""
+        return _text(part.get_filename() or "")
     except Exception:
         return ""
 
 
-def _decode_text(part: Message, problems: list[str]) -> str:
+def _payload(part: Message) -> bytes:
     try:
-        if isinstance(part, EmailMessage):
-            return str(part.get_content())
-    except (LookupError, UnicodeError, AssertionError, ValueError) as exc:
-        problems.append(f"undecodable {part.get_content_type()} part: {exc}")
-    payload = part.get_payload(decode=True)
+        payload = part.get_payload(decode=True)
+    except Exception:  # a broken transfer encoding: keep what is there
+        payload = None
     if isinstance(payload, bytes):
-        return payload.decode("utf-8", errors="replace")
-    return str(part.get_payload())
+        return payload
+    body = part.get_payload()
+    return body.encode("utf-8", "surrogateescape") if isinstance(body, str) else b""
+
+
+def _decode_text(part: Message, problems: list[str]) -> str:
+    """Transfer-decode, then charset-decode; an unknown charset or bad bytes is a problem,
+    and the text is read as UTF-8 with replacement characters."""
+    payload = _payload(part)
+    declared = _CHARSET.match(str(part.get_content_charset("us-ascii") or ""))
+    charset = declared.group(0) if declared else "us-ascii"
+    try:
+        return payload.decode(charset)
+    except LookupError:
+        problems.append(f"unknown charset {charset[:40]!r} in a {part.get_content_type()} part")
+        charset = "utf-8"
+    except UnicodeError:
+        if charset in ("us-ascii", "ascii"):  # undeclared 8-bit text: UTF-8 in practice
+            charset = "utf-8"
+            try:
+                return payload.decode(charset)
+            except UnicodeError:
+                pass
+        problems.append(f"undecodable bytes in a {part.get_content_type()} part ({charset[:40]})")
+    return payload.decode(charset, errors="replace")
 
 
 class _TextExtractor(HTMLParser):
