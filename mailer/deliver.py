@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 
 from handoff.db import SessionFactory
 from handoff.models import Handoff, OutboxMail
@@ -80,8 +80,9 @@ class Deliverer:
                        OutboxMail.next_attempt_at <= now)
                 .order_by(OutboxMail.id).limit(limit)
                 .with_for_update(skip_locked=True)))
-            # load the batch's handoffs (and their people) in one query, not one per mail
-            list(session.scalars(select(Handoff).where(
+            # load the batch's handoffs (and their people) in one query, not one per mail;
+            # held in a local because the session's identity map only keeps weak references
+            handoffs = list(session.scalars(select(Handoff).where(  # noqa: F841
                 Handoff.id.in_({m.handoff_id for m in mails}))).unique())
             for mail in mails:
                 mail.status = "sending"
@@ -123,20 +124,28 @@ class Deliverer:
         if not outcomes:
             return
         now = self.clock()
+        sent = [{"mail_id": mail_id, "where": where}
+                for mail_id, where, error, _permanent in outcomes if error is None]
         with self.sessions.begin() as session:
+            db = session.connection()
+            if sent:  # one executemany for the common case
+                db.execute(update(OutboxMail).where(OutboxMail.id == bindparam("mail_id"))
+                           .values(status="sent", sent_at=now, last_error=None,
+                                   delivered_to=bindparam("where")), sent)
             for mail_id, where, error, permanent in outcomes:
-                mail = session.get(OutboxMail, mail_id)
-                assert mail is not None
                 if error is None:
-                    mail.status, mail.sent_at, mail.delivered_to = "sent", now, where
-                    mail.last_error = None
-                elif permanent or mail.attempts >= MAX_ATTEMPTS:
-                    mail.status, mail.last_error = "failed", error[:2000]
+                    continue
+                attempts = db.scalar(select(OutboxMail.attempts)
+                                     .where(OutboxMail.id == mail_id)) or 0
+                values: dict[str, object]
+                if permanent or attempts >= MAX_ATTEMPTS:
+                    values = {"status": "failed", "last_error": error[:2000]}
                     log.error("outbox mail %s failed for good: %s", mail_id, error)
                 else:
-                    mail.status, mail.last_error = "queued", error[:2000]
-                    mail.next_attempt_at = now + backoff(mail.attempts)
+                    values = {"status": "queued", "last_error": error[:2000],
+                              "next_attempt_at": now + backoff(attempts)}
                     log.warning("outbox mail %s will be retried: %s", mail_id, error)
+                db.execute(update(OutboxMail).where(OutboxMail.id == mail_id).values(**values))
 
     def _write_eml(self, mail_id: int, composed: Composed) -> Path:
         folder = self.settings.outbox_dir
