@@ -20,8 +20,9 @@ from sqlalchemy import text
 
 from handoff.db import SessionFactory, make_engine, make_session_factory
 from handoff.errors import HandoffError
+from handoff.foreground import Foreground
 from handoff.guards import Envelope
-from handoff.intake import process_pending, read_message, retry_failed
+from handoff.intake import process_pending, read_message, retry_failed, warm_up
 from handoff.migrate import upgrade_database
 from handoff.parsing import parse_message
 from handoff.settings import Settings, load_settings
@@ -38,8 +39,10 @@ class WorkerLoop:
     it did, and the loop goes again at once while there is work."""
 
     def __init__(self, name: str, step: Callable[[], int], idle: float = 0.5,
-                 after: Callable[[], None] | None = None) -> None:
+                 after: Callable[[], None] | None = None,
+                 foreground: Foreground | None = None) -> None:
         self.name, self.step, self.idle, self.after = name, step, idle, after
+        self.foreground = foreground  # step aside for it before each step
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -47,6 +50,8 @@ class WorkerLoop:
     def _run(self) -> None:
         while not self.stopping.is_set():
             self.wake.clear()
+            if self.foreground is not None:
+                self.foreground.wait_quiet(self.stopping)
             try:
                 did = self.step()
             except Exception:  # process boundary: log, keep the loop alive
@@ -92,18 +97,28 @@ class Service:
 
         upgrade_database(self.engine)
         settings = self.settings
+        # With the listener in this process, workers give way to its transactions; the
+        # GIL is handed over every millisecond instead of every five, so a listener
+        # waiting for it answers a command promptly while a worker computes.
+        foreground = Foreground() if self.want_smtp and self.want_workers else None
+        if foreground is not None:
+            sys.setswitchinterval(0.001)
         if self.want_workers:
+            warm_up(settings, self.clock())
             deliverer = Deliverer(settings, self.sessions, self.clock)
-            outbox = WorkerLoop("outbox", deliverer.deliver_pending)
+            outbox = WorkerLoop("outbox", lambda: deliverer.deliver_pending(limit=10),
+                                foreground=foreground)
+            gate = (lambda: foreground.wait_quiet()) if foreground is not None else None
             inbound = WorkerLoop(
-                "inbound", lambda: process_pending(self.sessions, settings, self.clock),
+                "inbound", lambda: process_pending(self.sessions, settings, self.clock,
+                                                   limit=20, before_each=gate),
                 after=outbox.wake.set)
             self.loops = [inbound.start(), outbox.start()]
         if self.want_smtp:
             wake = self.loops[0].wake.set if self.loops else None
             handler = InboundHandler(settings, self.sessions,
                                      on_stored=(lambda _id: wake()) if wake else None,
-                                     clock=self.clock)
+                                     clock=self.clock, foreground=foreground)
             self.smtp = SMTPListener(handler, settings.smtp_host, settings.smtp_port,
                                      data_size_limit=settings.max_message_size,
                                      hostname=settings.service_domain).start()
@@ -246,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # aiosmtpd logs every SMTP command at INFO: a line per command costs more than storing
+    # the mail, and our own 451/550 lines say what matters.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     try:
         settings = load_settings()
         if args.command == "serve":

@@ -15,11 +15,12 @@ import threading
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session
 
 from handoff.addresses import ServiceAddresses
 from handoff.db import SessionFactory
 from handoff.errors import StorageError
+from handoff.foreground import Foreground
 from handoff.intake import receive_message
 from handoff.settings import Settings
 
@@ -29,14 +30,23 @@ log = logging.getLogger(__name__)
 class InboundHandler:
     def __init__(self, settings: Settings, sessions: SessionFactory,
                  on_stored: Callable[[int], None] | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None,
+                 foreground: Foreground | None = None) -> None:
         self.service = ServiceAddresses(settings)
         self.sessions = sessions
         self.on_stored = on_stored
         self.clock = clock or (lambda: datetime.now(timezone.utc))
+        # workers in this process step aside while a transaction is moving
+        self.foreground = foreground or Foreground()
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, mail_options: list[str]) -> Any:
+        self.foreground.touch()
+        return MISSING  # aiosmtpd's own handling: record the sender, 250
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
+        self.foreground.touch()
         if self.service.read(address) is None:
             if not self.service.is_our_domain(address):
                 return "550 5.7.1 Relaying denied: not a domain served here"
@@ -45,6 +55,7 @@ class InboundHandler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.foreground.touch()
         raw = envelope.original_content or envelope.content
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
@@ -59,6 +70,7 @@ class InboundHandler:
         except Exception:  # process boundary: never 250 what we did not store
             log.exception("451 after an unexpected error")
             return "451 4.3.0 Internal error; try again later"
+        self.foreground.touch()
         if self.on_stored is not None:
             self.on_stored(receipt)
         return f"250 2.0.0 Ok: queued as {receipt}"
