@@ -12,7 +12,7 @@ import logging
 import traceback
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
+from typing import Callable, Sequence
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -35,6 +35,15 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """One message as a door received it: the bytes and the SMTP envelope."""
+
+    raw: bytes
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+
+
 def receive_message(
     sessions: SessionFactory,
     raw: bytes,
@@ -48,21 +57,42 @@ def receive_message(
 
     Raises :class:`StorageError` when the commit fails, so the caller can answer 451.
     """
-    null_path = (mail_from or "").strip() in ("", "<>")  # RFC 5321 4.5.5
-    row = {"received_at": now, "source": source, "mail_from": "" if null_path else mail_from.strip(),
-           "rcpt_tos": list(rcpt_tos), "raw": raw, "status": "queued", "attempts": 0,
-           "problems": []}
+    return receive_messages(sessions, [Arrival(raw, mail_from, tuple(rcpt_tos))],
+                            source=source, now=now)[0]
+
+
+def receive_messages(sessions: SessionFactory, arrivals: Sequence[Arrival], *,
+                     source: str, now: datetime) -> list[int]:
+    """Commit several messages in one transaction (a group commit: the SMTP listener
+    stores the mails that arrived on different connections meanwhile together); return
+    their receipt numbers in order.  All or none: :class:`StorageError` on failure."""
+    rows = [{"received_at": now, "source": source, "mail_from": _reverse_path(a.mail_from),
+             "rcpt_tos": list(a.rcpt_tos), "raw": a.raw, "status": "queued", "attempts": 0,
+             "problems": []} for a in arrivals]
+    if not rows:
+        return []
     engine = sessions.kw["bind"]
     try:
-        # Core, not the ORM: this runs on every SMTP transaction, and the unit of work
-        # costs several times the INSERT itself in held GIL time.
+        # Core, not the ORM: this runs for every SMTP transaction, and the unit of work
+        # costs several times the INSERT itself.
         with engine.begin() as conn:
-            return int(conn.execute(_INSERT_INBOUND, row).inserted_primary_key[0])
+            if len(rows) == 1:
+                return [int(conn.execute(_INSERT_INBOUND, rows[0]).inserted_primary_key[0])]
+            result = conn.execute(_INSERT_INBOUND_RETURNING, rows)
+            return [int(row_id) for row_id in result.scalars()]
     except (SQLAlchemyError, OSError) as exc:
         raise StorageError(f"could not store message: {exc}") from exc
 
 
+def _reverse_path(mail_from: str) -> str:
+    """The null reverse-path ``<>`` (bounces, auto-replies; RFC 5321 4.5.5) is ''."""
+    path = (mail_from or "").strip()
+    return "" if path == "<>" else path
+
+
 _INSERT_INBOUND = insert(InboundMessage)
+_INSERT_INBOUND_RETURNING = insert(InboundMessage).returning(
+    InboundMessage.id, sort_by_parameter_order=True)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from handoff.addresses import ServiceAddresses
 from handoff.db import SessionFactory
 from handoff.errors import StorageError
 from handoff.foreground import Foreground
-from handoff.intake import receive_message
+from handoff.intake import Arrival, receive_messages
 from handoff.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,37 @@ class InboundHandler:
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         # workers in this process step aside while a transaction is moving
         self.foreground = foreground or Foreground()
+        self._waiting: list[tuple[Arrival, asyncio.Future[int]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def store(self, arrival: Arrival) -> int:
+        """Commit ``arrival``; its receipt number once it is durable.
+
+        Group commit: while one transaction is being written (in a thread, off the event
+        loop), mails finished on other connections wait, and go together in the next
+        one.  One connection alone gets one transaction per mail, as before; several
+        share the cost of a transaction.  A failed commit fails every mail in it (451)."""
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiting.append((arrival, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._write_waiting())
+        return await done
+
+    async def _write_waiting(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                receipts = await asyncio.to_thread(
+                    receive_messages, self.sessions, [a for a, _ in batch], source="smtp",
+                    now=self.clock())
+            except Exception as exc:  # StorageError, or a bug: every mail in it gets 451
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            for (_, done), receipt in zip(batch, receipts):
+                if not done.done():  # the connection may have gone meanwhile
+                    done.set_result(receipt)
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, mail_options: list[str]) -> Any:
@@ -60,10 +91,8 @@ class InboundHandler:
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
         try:
-            receipt = await asyncio.to_thread(
-                receive_message, self.sessions, bytes(raw or b""),
-                mail_from=envelope.mail_from or "", rcpt_tos=list(envelope.rcpt_tos),
-                source="smtp", now=self.clock())
+            receipt = await self.store(Arrival(bytes(raw or b""), envelope.mail_from or "",
+                                               tuple(envelope.rcpt_tos)))
         except StorageError as exc:
             log.error("451 for message from %s: %s", envelope.mail_from, exc)
             return "451 4.3.0 Could not store the message; try again later"

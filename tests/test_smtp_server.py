@@ -120,3 +120,52 @@ def test_undecodable_8bit_garbage_is_stored_and_marked_not_dropped(running):
     assert row.status in ("done", "ignored")
     assert row.status != "failed", row.error
     assert row.problems  # read best-effort, and what was broken is marked on the row
+
+
+def test_mails_arriving_together_are_committed_together_each_under_its_own_receipt(
+        tmp_path, migrated_db, clock):
+    """Group commit: while the database is busy, mails from three connections queue up
+    and are committed in one transaction; each 250 names the row holding that mail."""
+    import re
+    import shutil
+    import sqlite3
+    import threading
+
+    from handoff.cli import Service
+
+    (tmp_path / "var").mkdir()
+    shutil.copy(migrated_db, tmp_path / "var" / "handoff.db")
+    settings = make_settings(tmp_path)
+    service = Service(settings, web=False, workers=False, clock=clock).start()
+    handler = service.smtp.handler
+    blocker = sqlite3.connect(tmp_path / "var" / "handoff.db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock for now
+    replies: dict[str, tuple[int, bytes]] = {}
+
+    def deliver(n: int) -> None:
+        with smtplib.SMTP("127.0.0.1", service.smtp.port) as client:
+            client.ehlo()
+            client.mail("ana@corp.test")
+            client.rcpt(SERVICE)
+            replies[f"<g{n}@corp.test>"] = client.data(
+                handoff_mail(message_id=f"<g{n}@corp.test>").as_bytes())
+
+    try:
+        first = threading.Thread(target=deliver, args=(0,))
+        first.start()  # its commit now waits for the lock ...
+        assert wait_until(lambda: handler._writer is not None and not handler._waiting)
+        others = [threading.Thread(target=deliver, args=(n,)) for n in (1, 2)]
+        for t in others:
+            t.start()
+        assert wait_until(lambda: len(handler._waiting) == 2)  # ... and these queue behind
+        blocker.execute("ROLLBACK")
+        for t in [first, *others]:
+            t.join(30)
+        assert sorted(code for code, _ in replies.values()) == [250, 250, 250]
+        with service.sessions() as session:
+            for message_id, (_code, reply) in replies.items():
+                receipt = int(re.search(rb"queued as (\d+)", reply).group(1))
+                assert message_id.encode() in session.get(InboundMessage, receipt).raw
+    finally:
+        blocker.close()
+        service.stop()
