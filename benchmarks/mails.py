@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, formataddr
@@ -71,7 +71,9 @@ def make_mail(index: int, run_tag: str, now: datetime | None = None) -> Mail:
     msg["To"] = formataddr((f"Bob {m}", owner))
     msg["Cc"] = SERVICE
     msg["Subject"] = title
-    msg["Date"] = format_datetime(now or datetime.now(timezone.utc))
+    # every mail its own Date, as in real traffic: deadlines resolve against it, so a
+    # shared Date would let the service reuse one reading of "Friday 5pm" for all
+    msg["Date"] = format_datetime((now or datetime.now(timezone.utc)) - timedelta(seconds=index))
     msg["Message-ID"] = message_id
     text = (
         f"Hi Bob,\n\n"
