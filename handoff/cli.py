@@ -215,8 +215,11 @@ def read_file(settings: Settings, path: Path) -> dict[str, Any]:
     worker's own ``read_message``, with the envelope sender taken from Return-Path."""
     raw = path.read_bytes()
     parsed = parse_message(raw)
-    return_path = parsed.headers.get("return-path", parsed.from_addr).strip().strip("<>")
-    reading = read_message(settings, raw, Envelope(return_path, (settings.service_address,)),
+    # The envelope sender, where the delivering server wrote it down; else unknown
+    # (not null: a file without Return-Path says nothing about the envelope).
+    return_path = parsed.headers.get("return-path")
+    sender = return_path.strip().strip("<>") if return_path is not None else None
+    reading = read_message(settings, raw, Envelope(sender, (settings.service_address,)),
                            utcnow())
     packet = reading.packet
     return {

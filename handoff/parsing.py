@@ -41,6 +41,7 @@ class ParsedMessage:
     content_type: str
     attachments: tuple[Attachment, ...] = ()
     problems: tuple[str, ...] = field(default=())
+    part_types: tuple[str, ...] = ()  # content type of every part, in walk order
 
 
 def parse_message(raw: bytes) -> ParsedMessage:
@@ -104,6 +105,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         content_type=msg.get_content_type(),
         attachments=tuple(attachments),
         problems=tuple(problems),
+        part_types=tuple(part.get_content_type() for part in msg.walk()),
     )
 
 
