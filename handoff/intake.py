@@ -29,7 +29,8 @@ from handoff.people import ensure_person
 from handoff.settings import Settings
 from handoff.states import Action, Role, Status
 from handoff.threads import ThreadMatch, find_thread
-from handoff.workflow import add_comment, open_handoff, perform_action, record_event, role_of
+from handoff.workflow import (add_comment, open_handoff, perform_action, record_event,
+                              role_of, supply_packet)
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -223,7 +224,7 @@ def interpret(session: Session, settings: Settings, inbound_id: int, reading: Re
 
     if match is not None:
         _remember(session, message, match.handoff.id, inbound_id)
-        _take_reply(session, service, match, message, now)
+        _take_reply(session, service, match, reading, now)
         return Outcome("done", "human", match.handoff.id)
 
     handoff = _open_from_message(session, service, reading, now)
@@ -272,12 +273,18 @@ def _open_from_message(session: Session, service: ServiceAddresses, reading: Rea
 
 
 def _take_reply(session: Session, service: ServiceAddresses, match: ThreadMatch,
-                message: ParsedMessage, now: datetime) -> None:
-    """A human reply in a handoff's thread: an answer to a question, or a comment."""
-    handoff = match.handoff
+                reading: Reading, now: datetime) -> None:
+    """A human reply in a handoff's thread: the missing lines of an incomplete packet, an
+    answer to a question, or a comment."""
+    handoff, message = match.handoff, reading.message
     author = ensure_person(session, message.from_addr, message.from_name, now)
     text = strip_quoted(message.text)
     role = role_of(handoff, author)
+    if role is Role.SENDER and handoff.status == Status.INCOMPLETE:
+        named = reading.packet.owner
+        owner = ensure_person(session, named[1], named[0], now) if named else None
+        supply_packet(session, service, handoff, author, reading.packet, owner, now=now)
+        return
     if role is Role.SENDER and handoff.status == Status.NEEDS_INFO:
         try:
             perform_action(session, service, handoff, Action.ANSWER, author, how="reply",

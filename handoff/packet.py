@@ -149,7 +149,7 @@ def build_packet(
         else:
             packet.problems.append(f"priority {labeled['priority']!r} is not one of {PRIORITIES}")
     if "priority" not in packet.fields:
-        put("priority", "normal", "default")
+        put("priority", "normal", "inferred", by="default")
 
     if labeled.get("deadline"):
         reference = message.date or received_at

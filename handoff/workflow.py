@@ -12,7 +12,7 @@ from handoff.addresses import ServiceAddresses
 from handoff.errors import ActionRefused
 from handoff.models import Event, Handoff, Person
 from handoff.outbox import queue_mail
-from handoff.packet import REQUIRED_DEFAULT, Packet
+from handoff.packet import RECOMMENDED_DEFAULT, REQUIRED_DEFAULT, Packet
 from handoff.states import BALL, TRANSITIONS, Action, Role, Status
 
 # Who hears of an action, by which mail (SPEC 4, "who is told").
@@ -114,19 +114,80 @@ def open_handoff(
                  workflow=workflow, owner=owner.address if owner else None)
     if status is Status.OFFERED:
         assert owner is not None
-        record_event(session, handoff, "offered", "system", now, None, to=owner.address)
-        queue_mail(session, service, handoff, "offer", owner, now)
-        queue_mail(session, service, handoff, "receipt", sender, now,
-                   {"missing_recommended": packet.missing(("done", "deadline"))})
+        _offer(session, service, handoff, owner, sender, now)
     else:
-        why = list(missing)
-        if owner is None and "owner" not in why:
-            why.append("owner")
-        record_event(session, handoff, "incomplete", "system", now, None, missing=why,
-                     candidates=list(packet.owner_candidates))
-        queue_mail(session, service, handoff, "incomplete", sender, now,
-                   {"missing": why, "candidates": list(packet.owner_candidates)})
+        _ask_for_missing(session, service, handoff, sender, missing,
+                         list(packet.owner_candidates), now)
     return handoff
+
+
+def _offer(session: Session, service: ServiceAddresses, handoff: Handoff, owner: Person,
+           sender: Person, now: datetime) -> None:
+    record_event(session, handoff, "offered", "system", now, None, to=owner.address)
+    queue_mail(session, service, handoff, "offer", owner, now)
+    recommended = [n for n in RECOMMENDED_DEFAULT if not handoff.packet.get(n)]
+    queue_mail(session, service, handoff, "receipt", sender, now,
+               {"missing_recommended": recommended})
+
+
+def _ask_for_missing(session: Session, service: ServiceAddresses, handoff: Handoff,
+                     sender: Person, missing: list[str], candidates: list[str],
+                     now: datetime) -> None:
+    why = list(missing)
+    if handoff.owner_id is None and "owner" not in why:
+        why.append("owner")
+    record_event(session, handoff, "incomplete", "system", now, None, missing=why,
+                 candidates=candidates)
+    queue_mail(session, service, handoff, "incomplete", sender, now,
+               {"missing": why, "candidates": candidates})
+
+
+# What a sender's reply to the checklist may supply: the labeled lines of SPEC 2.
+SUPPLIABLE = ("why", "done", "deadline", "decisions", "contingency", "priority")
+
+
+def supply_packet(
+    session: Session,
+    service: ServiceAddresses,
+    handoff: Handoff,
+    sender: Person,
+    supplied: Packet,
+    owner: Person | None,
+    *,
+    now: datetime,
+    required: tuple[str, ...] = REQUIRED_DEFAULT,
+) -> bool:
+    """The sender's reply to the checklist of an incomplete handoff (SPEC 2): the lines it
+    states join the packet (a later line replaces an earlier one); once nothing required
+    is missing the offer goes out, else the checklist again.  True when offered."""
+    packet = dict(handoff.packet)
+    added = [name for name in SUPPLIABLE
+             if supplied.fields.get(name, {}).get("source") == "stated"]
+    for name in added:
+        packet[name] = supplied.fields[name]
+    if "request" not in packet and supplied.value("request"):
+        packet["request"] = supplied.fields["request"]
+        handoff.title = str(supplied.value("request"))[:500]
+        added.append("request")
+    if "deadline" in added:
+        handoff.deadline = supplied.deadline_at
+    if owner is not None and owner.id != sender.id:
+        packet["owner"] = supplied.fields["owner"]
+        handoff.owner_id, handoff.owner = owner.id, owner
+        added.append("owner")
+    handoff.packet = packet
+    handoff.problems = list(handoff.problems or []) + [
+        p for p in supplied.problems if p not in (handoff.problems or [])]
+    handoff.last_activity_at = now
+    record_event(session, handoff, "packet_supplied", "reply", now, sender, fields=added)
+    missing = [n for n in required if not packet.get(n)]
+    if missing or handoff.owner is None:
+        _ask_for_missing(session, service, handoff, sender, missing,
+                         list(supplied.owner_candidates), now)
+        return False
+    _set_status(handoff, Status.OFFERED, now)
+    _offer(session, service, handoff, handoff.owner, sender, now)
+    return True
 
 
 def perform_action(
