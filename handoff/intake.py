@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from handoff.addresses import ServiceAddresses
+from handoff.commands import read_command, take_command
 from handoff.db import SessionFactory
 from handoff.errors import ActionRefused, StorageError
 from handoff.guards import Envelope, Verdict, classify
@@ -27,7 +28,7 @@ from handoff.packet import Packet, build_packet, strip_quoted
 from handoff.parsing import ParsedMessage, parse_message
 from handoff.people import ensure_person
 from handoff.settings import Settings
-from handoff.states import Action, Role, Status
+from handoff.states import TRANSITIONS, Action, Role, Status
 from handoff.threads import ThreadMatch, find_thread
 from handoff.workflow import (add_comment, open_handoff, perform_action, record_event,
                               role_of, supply_packet)
@@ -274,12 +275,19 @@ def _open_from_message(session: Session, service: ServiceAddresses, reading: Rea
 
 def _take_reply(session: Session, service: ServiceAddresses, match: ThreadMatch,
                 reading: Reading, now: datetime) -> None:
-    """A human reply in a handoff's thread: the missing lines of an incomplete packet, an
-    answer to a question, or a comment."""
+    """A human reply in a handoff's thread: a command, the missing lines of an incomplete
+    packet, an answer to a question, or a comment."""
     handoff, message = match.handoff, reading.message
     author = ensure_person(session, message.from_addr, message.from_name, now)
     text = strip_quoted(message.text)
     role = role_of(handoff, author)
+    command = read_command(text)
+    # a command only from the one who may give it: the sender's "Done." answering a
+    # question is an answer, not a refused "done"
+    if command is not None and TRANSITIONS[command.action].actor is role:
+        take_command(session, service, handoff, author, command, reading.envelope.rcpt_tos,
+                     now)
+        return
     if role is Role.SENDER and handoff.status == Status.INCOMPLETE:
         named = reading.packet.owner
         owner = ensure_person(session, named[1], named[0], now) if named else None
