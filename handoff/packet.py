@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timezone
 from typing import Any
 
+from mailparser_reply import EmailReplyParser
+
 from handoff.addresses import ServiceAddresses, normalise_address, split_addresses
 from handoff.deadlines import resolve_deadline
+from handoff.forwards import find_inline_forward
 from handoff.parsing import ParsedMessage
 
 # field -> labels (case-insensitive, at the start of a line, then ":" or "-")
@@ -28,10 +32,11 @@ LABELS: dict[str, tuple[str, ...]] = {
     "contingency": ("if not", "watch out", "risk", "if"),
 }
 FIELDS = ("request", "details", "why", "done", "deadline", "links", "decisions", "owner",
-          "priority", "contingency")
+          "priority", "contingency", "forwarded")
 REQUIRED_DEFAULT = ("request", "owner")
 RECOMMENDED_DEFAULT = ("done", "deadline")
 PRIORITIES = ("low", "normal", "high", "urgent")
+_ONE_LINE = frozenset({"owner", "priority", "deadline"})
 
 _LABEL_TO_FIELD = {label: name for name, labels in LABELS.items() for label in labels}
 _LABEL_RE = re.compile(
@@ -45,10 +50,21 @@ _SUBJECT_PREFIX = re.compile(
     r"^\s*((re|fwd?|aw|wg|tr|rv|sv|vs|antw)\s*(\[\d+\])?\s*:\s*|\[H-\d+\]\s*)+", re.I
 )
 _TAG = re.compile(r"\s*\[H-\d+\]\s*")
+# Where quoted or forwarded text starts, in EN, DE, FR and ES, when the reply parser
+# left it in (it misses some forms): "On ... wrote:", "Am ... schrieb ...:", "Le ... a
+# écrit :", "El ... escribió:", Outlook's "From:/Von:/De :" block and separator lines.
 _QUOTE_HEADER = re.compile(
-    r"^(On .{4,200} wrote:|-{2,} ?Original Message ?-{2,}|From: .+|-{5,} ?Forwarded message ?-{5,})\s*$",
+    r"^(?:(?:on|am|le|el)\s.{4,200}(?:wrote|schrieb|a écrit|escribió)\b.{0,120}:"
+    r"|(?:from|von|de|da)\s?:\s.+"
+    r"|-{2,}\s?(?:original message|ursprüngliche nachricht|message d'origine|"
+    r"mensaje original)\s?-{2,}"
+    r"|-{3,}\s?(?:forwarded message|weitergeleitete nachricht|message transféré|"
+    r"mensaje reenviado)\s?-{3,}"
+    r"|(?:begin forwarded message|anfang der weitergeleiteten nachricht|"
+    r"début du message réexpédié|inicio del mensaje reenviado)\s?:)\s*$",
     re.I,
 )
+_REPLY_LANGUAGES = ["en", "de", "fr", "es"]
 
 
 @dataclass
@@ -74,10 +90,24 @@ def clean_subject(subject: str) -> str:
     return " ".join(title.split())
 
 
+@lru_cache(maxsize=1)
+def _reply_parser() -> EmailReplyParser:
+    return EmailReplyParser(languages=_REPLY_LANGUAGES)
+
+
 def strip_quoted(text: str) -> str:
-    """The new part of a reply: up to a signature, a quote header or quoted lines."""
+    """The new part of a reply: no quoted reply (Outlook, Gmail, Apple Mail forms, in
+    English, German, French and Spanish) and no signature.  mail-parser-reply does the
+    reading; the line rules below catch the forms it misses."""
+    text = text.replace("\r\n", "\n").replace("\ufeff", "")
+    try:
+        replies = _reply_parser().read(text=text).replies
+        if replies and replies[0].body.strip():
+            text = replies[0].body
+    except Exception:  # a third-party parser on hostile text: fall back to the rules
+        pass
     kept: list[str] = []
-    for line in text.replace("\r\n", "\n").split("\n"):
+    for line in text.split("\n"):
         if line.rstrip() in ("--", "-- ") or _QUOTE_HEADER.match(line.strip()):
             break
         if line.lstrip().startswith(">"):
@@ -99,7 +129,9 @@ def read_labels(text: str) -> tuple[dict[str, str], str]:
                 current = None
                 details.append(line)
                 continue
-            current = values[name] = [m["value"].strip()]
+            values[name] = [m["value"].strip()]
+            # an address, a word, a date: these never run on over the next lines
+            current = None if name in _ONE_LINE else values[name]
             continue
         if not line.strip():
             current = None
@@ -160,6 +192,13 @@ def build_packet(
             packet.deadline_at = deadline.at
         if deadline.problem:
             packet.problems.append(deadline.problem)
+
+    # A forward (attached, or written into the body) keeps who asked originally, when and
+    # what they wrote: context for the owner, never the owner (SPEC 3).
+    forwarded = message.forwarded[0] if message.forwarded else \
+        find_inline_forward(message.text)
+    if forwarded is not None and (forwarded.from_addr or forwarded.text):
+        put("forwarded", forwarded.as_packet_value())
 
     _decide_owner(packet, message, service, labeled.get("owner"))
     return packet

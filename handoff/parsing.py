@@ -3,6 +3,8 @@ a line in ``problems`` (STYLE habit 5)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -10,11 +12,16 @@ from email import message_from_bytes, policy
 from email.message import Message
 from email.policy import Compat32
 from email.utils import parsedate_to_datetime
-from html.parser import HTMLParser
+
+from inscriptis import get_text
+from inscriptis.model.config import ParserConfig
+from tnefparse import TNEF
 
 from handoff.addresses import split_addresses
+from handoff.forwards import Forwarded
 
 _MSGID = re.compile(r"<[^<>\s]+>")
+_HTML_CONFIG = ParserConfig(display_links=False, display_images=False)
 _DECODE = policy.default.header_factory  # the lenient fallback for broken words
 
 
@@ -42,6 +49,7 @@ class ParsedMessage:
     attachments: tuple[Attachment, ...] = ()
     problems: tuple[str, ...] = field(default=())
     part_types: tuple[str, ...] = ()  # content type of every part, in walk order
+    forwarded: tuple[Forwarded, ...] = ()  # enclosed messages (message/rfc822 parts)
 
 
 def parse_message(raw: bytes) -> ParsedMessage:
@@ -89,7 +97,8 @@ def parse_message(raw: bytes) -> ParsedMessage:
     else:
         problems.append("no Date")
 
-    text, attachments = _body_text(msg, problems)
+    body = _body_text(msg, problems)
+    text = body.text
     return ParsedMessage(
         message_id=message_id,
         in_reply_to=tuple(_MSGID.findall(headers.get("in-reply-to", ""))),
@@ -103,23 +112,62 @@ def parse_message(raw: bytes) -> ParsedMessage:
         text=text,
         headers=headers,
         content_type=msg.get_content_type(),
-        attachments=tuple(attachments),
+        attachments=tuple(body.attachments),
         problems=tuple(problems),
         part_types=tuple(part.get_content_type() for part in msg.walk()),
+        forwarded=tuple(body.forwarded),
     )
 
 
 def _text(value: str) -> str:
-    """RFC 2047 encoded words decoded by ``email.policy.default``'s parser (which also
-    copes with unknown charsets and broken words); anything else as it is."""
+    """RFC 2047 encoded words decoded; anything else as it is."""
     if "=?" not in value:
         return value
     if not value.isascii():  # raw 8-bit inside encoded words: quote it as the word says
         value = _Q_WORD.sub(_requote, value)
     try:
+        return _decode_words(value)
+    except (LookupError, ValueError, binascii.Error):
+        pass
+    try:  # an unknown charset or a broken word: the modern parser copes, slowly
         return str(_DECODE("subject", value))
     except Exception:  # the parser is lenient; this is belt and braces
         return value
+
+
+def _decode_words(value: str) -> str:
+    """Decode encoded words (RFC 2047): whitespace between adjacent words goes (6.2), and
+    adjacent words of one charset are joined as bytes first, since mailers split a
+    multi-byte character across two words.  (``email.header.make_header`` invents
+    spaces; ``policy.default``'s parser is correct but costs milliseconds a header.)"""
+    out: list[str] = []
+    run_charset, run = "", bytearray()
+    pos = 0
+    for word in _ENCODED_WORD.finditer(value):
+        between = value[pos:word.start()]
+        adjacent = pos > 0 and not between.strip()
+        charset = word[1].split("*", 1)[0].lower()  # RFC 2231 language suffix
+        data = _word_bytes(word[2], word[3])
+        if adjacent and charset == run_charset:
+            run += data
+        else:
+            if run_charset:
+                out.append(run.decode(run_charset, "replace"))
+            if not adjacent:
+                out.append(between)
+            run_charset, run = charset, bytearray(data)
+        pos = word.end()
+    if run_charset:
+        out.append(run.decode(run_charset, "replace"))
+    out.append(value[pos:])
+    return "".join(out)
+
+
+def _word_bytes(encoding: str, text: str) -> bytes:
+    if encoding in "bB":
+        return base64.b64decode(text + "=" * (-len(text) % 4))
+    return _Q_ESCAPE.sub(lambda m: bytes([int(m[1], 16)]),
+                         text.replace("_", " ").encode("ascii"))
 
 
 def _requote(word: re.Match[str]) -> str:
@@ -160,6 +208,8 @@ _POLICY = _Lenient()
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _SURROGATES = re.compile("[\udc80-\udcff]")
 _CHARSET = re.compile(r"[A-Za-z0-9_.:+-]+")  # a charset name, without junk after it
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
+_Q_ESCAPE = re.compile(rb"=([0-9A-Fa-f]{2})")
 _Q_WORD = re.compile(r"=\?([^?\s]+)\?[qQ]\?([^?]*)\?=")
 
 
@@ -197,30 +247,117 @@ def _first_msgid(value: str) -> str | None:
     return f"<{value}>" if value and " " not in value else None
 
 
-def _body_text(msg: Message, problems: list[str]) -> tuple[str, list[Attachment]]:
-    """The best plain text of the message, and what else it carries."""
+@dataclass
+class _Body:
     plain: str | None = None
     html: str | None = None
-    attachments: list[Attachment] = []
-    for part in msg.walk():
-        if part.is_multipart():
-            continue
+    attachments: list[Attachment] = field(default_factory=list)
+    forwarded: list[Forwarded] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        if self.plain is not None and self.plain.strip():
+            return self.plain
+        if self.html is not None:
+            return html_to_text(self.html)
+        return self.plain or ""
+
+
+_ENCLOSED = ("message/rfc822", "message/global")
+_MAX_DEPTH = 3  # forwards inside forwards inside forwards; deeper is kept as bytes
+
+
+def _body_text(msg: Message, problems: list[str], depth: int = 0) -> _Body:
+    """The best plain text of the message, what it carries, and the messages it encloses
+    (a forward as an attachment), without descending into those for the text."""
+    body = _Body()
+    for part in _parts(msg):
         ctype = part.get_content_type()
+        if ctype in _ENCLOSED:
+            _read_enclosed(part, body, problems, depth)
+            continue
         disposition = (part.get_content_disposition() or "").lower()
         filename = _safe_filename(part)
+        if ctype == "application/ms-tnef" or filename.lower() == "winmail.dat":
+            _read_tnef(part, body, problems)
+            continue
         if disposition == "attachment" or (filename and ctype not in ("text/plain", "text/html")):
             payload = _payload(part)
-            attachments.append(Attachment(filename or "unnamed", ctype, len(payload)))
+            body.attachments.append(Attachment(filename or "unnamed", ctype, len(payload)))
             continue
-        if ctype == "text/plain" and plain is None:
-            plain = _decode_text(part, problems)
-        elif ctype == "text/html" and html is None:
-            html = _decode_text(part, problems)
-    if plain is not None and plain.strip():
-        return plain, attachments
-    if html is not None:
-        return html_to_text(html), attachments
-    return plain or "", attachments
+        if ctype == "text/plain" and body.plain is None:
+            body.plain = _decode_text(part, problems)
+        elif ctype == "text/html" and body.html is None:
+            body.html = _decode_text(part, problems)
+    return body
+
+
+def _parts(msg: Message) -> list[Message]:
+    """Leaf parts and enclosed messages, in order; multiparts are opened, enclosed
+    messages are not (``Message.walk`` would read their text as ours)."""
+    out: list[Message] = []
+    stack = [msg]
+    while stack:
+        part = stack.pop(0)
+        if part.get_content_type() in _ENCLOSED:
+            out.append(part)
+        elif part.is_multipart():
+            payload = part.get_payload()
+            stack[0:0] = [p for p in payload if isinstance(p, Message)] \
+                if isinstance(payload, list) else []
+        else:
+            out.append(part)
+    return out
+
+
+def _read_enclosed(part: Message, body: _Body, problems: list[str], depth: int) -> None:
+    payload = part.get_payload()
+    inner = payload[0] if isinstance(payload, list) and payload else None
+    if not isinstance(inner, Message) or depth >= _MAX_DEPTH:
+        try:
+            size = len(inner.as_bytes()) if isinstance(inner, Message) else len(_payload(part))
+        except Exception:  # a broken enclosed message: its size is not worth a failure
+            size = 0
+        body.attachments.append(Attachment(_safe_filename(part) or "message.eml",
+                                           part.get_content_type(), size))
+        return
+    headers = {k.lower(): " ".join(v.split()) for k, v in reversed(inner.items())}
+    senders = _addresses({"from": [headers.get("from", "")]}, "From", problems)
+    name, addr = senders[0] if senders else ("", "")
+    enclosed = _body_text(inner, problems, depth + 1)
+    body.forwarded.append(Forwarded(name, addr, headers.get("date", ""),
+                                    _text(headers.get("subject", "")), enclosed.text))
+    body.forwarded.extend(enclosed.forwarded)
+    body.attachments.extend(enclosed.attachments)
+
+
+def _read_tnef(part: Message, body: _Body, problems: list[str]) -> None:
+    """Outlook's winmail.dat: its text and its attachments, which no other client shows."""
+    data = _payload(part)
+    try:
+        tnef = TNEF(data, do_checksum=False)
+    except Exception as exc:  # a third-party parser on hostile bytes
+        problems.append(f"winmail.dat could not be opened: {type(exc).__name__}: {exc}")
+        body.attachments.append(Attachment("winmail.dat", "application/ms-tnef", len(data)))
+        return
+    for attachment in tnef.attachments:
+        name = attachment.long_filename() or attachment.name or "unnamed"
+        if isinstance(name, bytes):
+            name = name.decode("utf-8", "replace")
+        body.attachments.append(Attachment(str(name).rstrip("\x00"),
+                                           "application/octet-stream",
+                                           len(attachment.data or b"")))
+    text, html = _tnef_text(tnef.body), _tnef_text(tnef.htmlbody)
+    if text and body.plain is None:
+        body.plain = text
+    elif html and body.html is None:
+        body.html = html
+
+
+def _tnef_text(value: object) -> str | None:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace").rstrip("\x00")
+    return str(value).rstrip("\x00") if value else None
 
 
 def _safe_filename(part: Message) -> str:
@@ -263,40 +400,12 @@ def _decode_text(part: Message, problems: list[str]) -> str:
     return payload.decode(charset, errors="replace")
 
 
-class _TextExtractor(HTMLParser):
-    _BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol"}
-    _SKIP = {"script", "style", "head", "title"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skip += 1
-        elif tag in self._BLOCK:
-            self.out.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP and self._skip:
-            self._skip -= 1
-        elif tag in self._BLOCK:
-            self.out.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.out.append(data)
-
-
 def html_to_text(html: str) -> str:
-    """Readable text of an HTML body.  (Issue 3 replaces this with a maintained library.)"""
-    parser = _TextExtractor()
+    """Readable text of an HTML body (inscriptis: block layout, lists and tables, no
+    scripts or styles).  A sender's HTML is never shown; this is what we read."""
     try:
-        parser.feed(html)
-        parser.close()
-    except Exception:
-        return re.sub(r"<[^>]+>", " ", html)
-    lines = [" ".join(line.split()) for line in "".join(parser.out).splitlines()]
-    text = "\n".join(lines)
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
+        text = get_text(html, _HTML_CONFIG)
+    except Exception:  # lxml on hostile markup: keep the words
+        text = re.sub(r"<[^>]+>", " ", html)
+    lines = [line.rstrip() for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
