@@ -25,6 +25,7 @@ test: $(VENV)/.test-extras
 
 bench: $(VENV)/.test-extras
 	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks.reading
 
 clean:
 	rm -rf $(VENV) var

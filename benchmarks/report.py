@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Sequence
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-START = "<!-- bench:results:start -->"
-END = "<!-- bench:results:end -->"
 INTRO = """# Benchmark results
 
 `make bench` (`.venv/bin/python -m benchmarks`) sends realistic handoff mails over SMTP to a
@@ -22,6 +20,9 @@ server (its own process) that only commits each message to SQLite (WAL,
 synchronous=NORMAL, one commit per message, via `asyncio.to_thread`).  The smarthost is an
 aiosmtpd sink in the benchmark process; an offer is matched to the mail that caused it by
 its `In-Reply-To` and its recipient (the owner).
+
+Then `python -m benchmarks.reading` reads every message of `shared/corpus` (section
+"Reading the corpus" at the end).
 
 Targets (issue tracker): durable ingest at least **0.7x** the baseline's rate, and
 email-in -> offer-at-smarthost **p99 under 1 s** at 50 messages/s.
@@ -128,12 +129,15 @@ def table(rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(out)
 
 
-def write_results(section: str, path: Path = RESULTS) -> None:
-    block = f"{START}\n{section.rstrip()}\n{END}\n"
+def write_results(section: str, path: Path = RESULTS, name: str = "results") -> None:
+    """Replace the ``<!-- bench:NAME:start/end -->`` section of ``path`` (append it when
+    absent); the rest of the file is kept."""
+    start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
+    block = f"{start}\n{section.rstrip()}\n{end}\n"
     text = path.read_text() if path.exists() else INTRO
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        tail = rest.split(end, 1)[1].lstrip("\n")
         text = head + block + (("\n" + tail) if tail else "")
     else:
         text = text.rstrip("\n") + "\n\n" + block

@@ -64,6 +64,9 @@ _WROTE = (
         r"^\s*(?:>\s?)*(?:am|le|el)\s+(?P<date>.{4,80}?)\s+"
         r"(?:schrieb|a écrit|escribió)\s+(?P<who>.*?<?[^\s<>]+@[^\s<>]+>?)\s*:\s*$", re.I),
 )
+_SEPARATOR = re.compile(r"forward|original message|ursprüngliche|weitergeleit|transféré|"
+                        r"réexpédié|d'origine|reenviado|mensaje original", re.I)
+_LOOK_AT = 20_000  # characters: a forward header sits near the top; the packet keeps 5000
 _QUOTE_PREFIX = re.compile(r"^\s*>\s?")
 # Something a forward or quote header has: a "Label: ... @" line or a "wrote:" line
 _HINT = re.compile(r"^[\s>*]*[^\W\d_][^:：\n]{0,25}[:：][^\n]*@|"
@@ -75,9 +78,12 @@ def find_inline_forward(text: str) -> Forwarded | None:
     if not text or len(text) > 500_000:
         return None
     text = text.replace("\ufeff", "")  # byte-order marks Outlook leaves mid-text
+    text = text[:_LOOK_AT]
     if "@" not in text or not _HINT.search(text):  # most mail: no need to look closer
         return None
-    found = _with_quotequail(text)
+    # quotequail knows the forward separators; a bare header block or a "wrote:" line
+    # (the table below reads those) is not worth its time
+    found = _with_quotequail(text) if _SEPARATOR.search(text) else None
     if found is not None and found.from_addr:
         return found
     return _with_label_table(text) or _with_wrote_line(text) or found
