@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 END_OF_DAY = time(17, 0)
@@ -35,11 +35,61 @@ class Deadline:
     problem: str | None = None
 
 
-def zone(name: str) -> ZoneInfo:
+def zone(name: str) -> tzinfo:
+    """A zone by IANA name, or a fixed offset written ``UTC+01:00``; UTC when unknown."""
+    fixed = _FIXED.match(name)
+    if fixed:
+        sign = -1 if fixed["sign"] == "-" else 1
+        return timezone(sign * timedelta(hours=int(fixed["h"]), minutes=int(fixed["m"])),
+                        name)
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo("UTC")
+
+
+_FIXED = re.compile(r"^UTC(?P<sign>[+-])(?P<h>\d{2}):(?P<m>\d{2})$")
+
+
+def sender_timezone(date: datetime | None, configured: str) -> str:
+    """The zone a sender meant "Friday 5pm" in: the configured one (per person, else
+    HANDOFF_TIMEZONE) when it agrees with the offset her mail's ``Date`` carries, else
+    that offset (her client wrote it; a fixed offset misses a DST change, the configured
+    zone would miss her whole timezone)."""
+    if date is None or date.utcoffset() is None:
+        return configured
+    offset = date.utcoffset()
+    assert offset is not None
+    if zone(configured).utcoffset(date.replace(tzinfo=None)) == offset:
+        return configured
+    minutes = int(offset.total_seconds() // 60)
+    sign = "-" if minutes < 0 else "+"
+    return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+_DAY = (r"(?:today|tonight|tomorrow|monday|tuesday|wednesday|thursday|friday|saturday|"
+        r"sunday|mon|tues?|wed|thu(?:rs?)?|fri|sat|sun)")
+_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|"
+          r"aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+_DATE = (rf"(?:{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?"
+         rf"{_MONTH}|\d{{1,2}}[./]\d{{1,2}}(?:[./]\d{{2,4}})?)")
+_WHEN = (rf"(?:(?:next|this)\s+(?:week|{_DAY})|{_DAY}|{_DATE}|"
+         r"end of (?:the |this |next )?(?:day|week|month)|eod|cob|eow)")
+_AT = r"(?:,?\s*(?:at\s+)?(?:\d{1,2}(?::\d{2})?\s*(?:am|pm)|\d{1,2}:\d{2}|noon|midday|eod|cob))?"
+# "by Friday", "before Dec 3", "no later than next Tuesday 3pm", "EOD tomorrow"
+_IN_A_SENTENCE = re.compile(
+    rf"\b(?:by|before|until|till|no later than|due)\s+(?:the\s+)?"
+    rf"(?P<phrase>(?:eod|cob)\s+{_DAY}|{_WHEN}{_AT})\b"
+    rf"|\b(?P<bare>(?:eod|cob|end of (?:the )?day)\s+{_DAY})\b",
+    re.I)
+
+
+def find_deadline_phrase(text: str) -> str | None:
+    """The first deadline phrase written in a sentence, for an *inferred* deadline."""
+    m = _IN_A_SENTENCE.search(text or "")
+    if not m:
+        return None
+    return " ".join((m["phrase"] or m["bare"]).split())
 
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -66,6 +116,7 @@ def resolve_deadline(phrase: str, reference: datetime, tz_name: str) -> Deadline
     import dateparser  # imported lazily: it is slow to import and only needed here
 
     tz = zone(tz_name)
+    tz_key = getattr(tz, "key", None)
     text = phrase.strip().rstrip(".")
     for pattern, replacement in _SHORTHANDS:
         text = pattern.sub(replacement, text)
@@ -79,7 +130,7 @@ def resolve_deadline(phrase: str, reference: datetime, tz_name: str) -> Deadline
             languages=["en", "de", "fr", "es"],
             settings={
                 "RELATIVE_BASE": local_ref.replace(tzinfo=None),
-                "TIMEZONE": tz_name if tz.key == tz_name else "UTC",
+                "TIMEZONE": tz_name if tz_key == tz_name else "UTC",
                 "RETURN_AS_TIMEZONE_AWARE": False,
                 "PREFER_DATES_FROM": "future",
             },

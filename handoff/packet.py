@@ -15,22 +15,43 @@ from typing import Any
 from mailparser_reply import EmailReplyParser
 
 from handoff.addresses import ServiceAddresses, normalise_address, split_addresses
-from handoff.deadlines import resolve_deadline
+from handoff.deadlines import find_deadline_phrase, resolve_deadline, sender_timezone
 from handoff.forwards import find_inline_forward
 from handoff.parsing import ParsedMessage
 
-# field -> labels (case-insensitive, at the start of a line, then ":" or "-")
+# field -> labels (case-insensitive, at the start of a line, then ":" or " -"), in
+# English (SPEC 2), German, French and Spanish.  The longest label wins at a line.
 LABELS: dict[str, tuple[str, ...]] = {
-    "request": ("request", "task"),
-    "why": ("why", "because", "context", "background"),
-    "done": ("done when", "definition of done", "done means", "dod", "done"),
-    "deadline": ("deadline", "due", "by", "when"),
-    "links": ("links", "assets"),
-    "decisions": ("already decided", "decisions", "decided"),
-    "owner": ("owner", "assignee", "for"),
-    "priority": ("priority", "severity", "urgency"),
-    "contingency": ("if not", "watch out", "risk", "if"),
+    "request": ("request", "task", "aufgabe", "anfrage", "auftrag", "tâche", "demande",
+                "tarea", "solicitud", "petición"),
+    "why": ("why", "because", "context", "background", "warum", "weil", "kontext",
+            "hintergrund", "pourquoi", "parce que", "contexte", "por qué", "porque",
+            "contexto", "antecedentes"),
+    "done": ("done when", "definition of done", "done means", "dod", "done",
+             "fertig wenn", "erledigt wenn", "fertig", "erledigt", "fini quand",
+             "terminé quand", "terminé si", "hecho cuando", "terminado cuando",
+             "listo cuando"),
+    "deadline": ("deadline", "due", "by", "when", "frist", "fällig", "fällig am", "bis",
+                 "termin", "échéance", "date limite", "pour le", "fecha límite", "plazo",
+                 "vencimiento"),
+    "links": ("links", "assets", "anhänge", "liens", "pièces jointes", "enlaces",
+              "adjuntos"),
+    "decisions": ("already decided", "decisions", "decided", "bereits entschieden",
+                  "entschieden", "entscheidungen", "déjà décidé", "décidé", "décisions",
+                  "ya decidido", "decidido", "decisiones"),
+    "owner": ("owner", "assignee", "for", "verantwortlich", "zuständig", "responsable",
+              "propriétaire", "encargado", "dueño"),
+    "priority": ("priority", "severity", "urgency", "priorität", "dringlichkeit",
+                 "priorité", "urgence", "prioridad", "urgencia"),
+    "contingency": ("if not", "watch out", "risk", "if", "falls nicht", "wenn nicht",
+                    "risiko", "achtung", "sinon", "risque", "attention", "si no", "riesgo",
+                    "cuidado"),
 }
+# priority words of other languages -> SPEC 2's four
+_PRIORITY_WORDS = {"niedrig": "low", "hoch": "high", "dringend": "urgent", "basse": "low",
+                   "bas": "low", "normale": "normal", "haute": "high", "élevée": "high",
+                   "urgente": "urgent", "baja": "low", "alta": "high", "media": "normal",
+                   "mittel": "normal", "moyenne": "normal"}
 FIELDS = ("request", "details", "why", "done", "deadline", "links", "decisions", "owner",
           "priority", "contingency", "forwarded")
 REQUIRED_DEFAULT = ("request", "owner")
@@ -176,6 +197,7 @@ def build_packet(
     priority = (labeled.get("priority") or "").split()[0:1]
     if priority:
         word = priority[0].lower().strip(".,;!")
+        word = _PRIORITY_WORDS.get(word, word)
         if word in PRIORITIES:
             put("priority", word)
         else:
@@ -183,11 +205,15 @@ def build_packet(
     if "priority" not in packet.fields:
         put("priority", "normal", "inferred", by="default")
 
-    if labeled.get("deadline"):
+    phrase, source = labeled.get("deadline"), "stated"
+    if not phrase:  # "by Friday", "before Dec 3", "EOD tomorrow" in a sentence
+        phrase, source = find_deadline_phrase(details), "inferred"
+    if phrase:
         reference = message.date or received_at
-        deadline = resolve_deadline(labeled["deadline"], reference, timezone_name)
+        deadline = resolve_deadline(phrase, reference,
+                                    sender_timezone(message.date, timezone_name))
         if deadline.at is not None:
-            put("deadline", deadline.at.astimezone(timezone.utc).isoformat(),
+            put("deadline", deadline.at.astimezone(timezone.utc).isoformat(), source,
                 phrase=deadline.phrase)
             packet.deadline_at = deadline.at
         if deadline.problem:
