@@ -268,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # the mail, and our own 451/550 lines say what matters.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     try:
-        settings = load_settings()
+        settings = load_settings(read_only=args.command == "parse")
         if args.command == "serve":
             return cmd_run(settings)
         if args.command == "smtp":

@@ -103,8 +103,12 @@ def _split(value: Any) -> tuple[str, ...]:
     return tuple(str(i).strip().lower() for i in items if str(i).strip())
 
 
-def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    """Build the settings: embedded defaults < TOML file < environment < ``overrides``."""
+def load_settings(environ: Mapping[str, str] | None = None, *, read_only: bool = False,
+                  **overrides: Any) -> Settings:
+    """Build the settings: embedded defaults < TOML file < environment < ``overrides``.
+
+    ``read_only`` (``handoff parse``): write nothing; without a secret anywhere, use a
+    throwaway one instead of creating the data directory's."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     extra: dict[str, Any] = {}
@@ -145,7 +149,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     if not values.get("secret_key"):
         if production:
             raise ConfigError("HANDOFF_SECRET_KEY is required in production mode")
-        values["secret_key"] = _dev_secret(data_dir)
+        values["secret_key"] = _dev_secret(data_dir, create=not read_only)
     web_host = values.get("web_host", "127.0.0.1")
     if not is_loopback_host(web_host) and not values.get("view_key"):
         raise ConfigError(
@@ -154,11 +158,13 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     return Settings(data_dir=data_dir, extra=extra, **values)
 
 
-def _dev_secret(data_dir: Path) -> str:
+def _dev_secret(data_dir: Path, create: bool = True) -> str:
     """Generate (once) and reuse a secret kept in the data directory (dev mode only)."""
     path = data_dir / "secret_key"
     if path.exists():
         return path.read_text().strip()
+    if not create:
+        return secrets.token_hex(32)
     data_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_hex(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

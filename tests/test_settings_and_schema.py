@@ -76,3 +76,24 @@ def test_handoff_db_upgrade_and_parse_run_as_commands(tmp_path):
     assert reading["kind"] == "human" and reading["automatic"] is False
     assert reading["owner"] == "bob@corp.test"
     assert reading["packet"]["done"] == {"value": "the new cert is live", "source": "stated"}
+
+
+def test_handoff_parse_stores_nothing_and_prints_one_json_object_per_file(tmp_path):
+    """SPEC 11: parse reads as the service reads, without storing anything (not even a
+    generated secret or a data directory)."""
+    env = {"HANDOFF_DATA_DIR": str(tmp_path / "var"), "PATH": "/usr/bin:/bin",
+           "HANDOFF_SERVICE_ADDRESS": "handoff@acme.test"}
+    first, second = tmp_path / "a.eml", tmp_path / "b.eml"
+    first.write_bytes(handoff_mail(cc="handoff@acme.test").as_bytes())
+    second.write_bytes(handoff_mail(subject="Automatic reply: Renew",
+                                    Auto_Submitted="auto-replied").as_bytes())
+    out = subprocess.run([sys.executable, "-m", "handoff", "parse", str(first), str(second)],
+                         env=env, capture_output=True, text=True, check=True)
+    readings = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [(r["kind"], r["automatic"]) for r in readings] == [("human", False),
+                                                                ("autoreply", True)]
+    for reading in readings:
+        assert set(reading) >= {"kind", "automatic", "owner", "packet", "problems"}
+        for field in reading["packet"].values():
+            assert field["source"] in ("stated", "inferred")
+    assert not (tmp_path / "var").exists()
