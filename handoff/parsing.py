@@ -69,6 +69,10 @@ def parse_message(raw: bytes) -> ParsedMessage:
         msg = message_from_bytes(b"", policy=_POLICY)
     for defect in getattr(msg, "defects", []):
         problems.append(f"MIME defect: {type(defect).__name__}")
+    for name, value in msg.raw_items():  # raw bytes that are not UTF-8: read as a guess
+        if not value.isascii() and name.lower() in _READ_HEADERS and \
+                _SURROGATES.search(value) and not _is_utf8(value):
+            problems.append(f"raw 8-bit bytes in the {name} header, read as Windows-1252")
 
     # Raw values (unfolded, first of each name) for everything guards and threading read.
     raw_headers: dict[str, list[str]] = {}
@@ -119,16 +123,18 @@ def parse_message(raw: bytes) -> ParsedMessage:
     )
 
 
-def _text(value: str) -> str:
-    """RFC 2047 encoded words decoded; anything else as it is."""
+def _text(value: str, problems: list[str] | None = None, where: str = "") -> str:
+    """RFC 2047 encoded words decoded; anything else as it is.  A word that cannot be
+    decoded as it says is read best-effort and, given ``problems``, noted there."""
     if "=?" not in value:
         return value
     if not value.isascii():  # raw 8-bit inside encoded words: quote it as the word says
         value = _Q_WORD.sub(_requote, value)
     try:
         return _decode_words(value)
-    except (LookupError, ValueError, binascii.Error):
-        pass
+    except (LookupError, ValueError, binascii.Error) as exc:
+        if problems is not None:
+            problems.append(f"undecodable encoded word in {where}: {exc}"[:200])
     try:  # an unknown charset or a broken word: the modern parser copes, slowly
         return str(_DECODE("subject", value))
     except Exception:  # the parser is lenient; this is belt and braces
@@ -180,6 +186,17 @@ def _requote(word: re.Match[str]) -> str:
     return f"=?{charset}?Q?{quoted}?="
 
 
+_READ_HEADERS = frozenset({"subject", "from", "to", "cc"})
+
+
+def _is_utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8", "surrogateescape").decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
 def _unescape_8bit(value: str) -> str:
     """Raw 8-bit header bytes (RFC 6532 UTF-8, or a legacy client's Latin-1) arrive as
     surrogate escapes: read them as UTF-8 when that is mostly what they are (a cut-off
@@ -219,7 +236,7 @@ def _decoded(raw_headers: dict[str, list[str]], name: str, problems: list[str]) 
     if not values:
         return ""
     try:
-        return _text(values[0])
+        return _text(values[0], problems, f"the {name} header")
     except Exception as exc:
         problems.append(f"unreadable {name} header: {exc}")
         return values[0]
@@ -232,7 +249,7 @@ def _addresses(raw_headers: dict[str, list[str]], name: str,
     out = []
     for display, addr in split_addresses(raw_headers.get(name.lower(), [])):
         try:
-            out.append((_text(display), addr))
+            out.append((_text(display, problems, f"the {name} header"), addr))
         except Exception as exc:
             problems.append(f"unreadable display name in {name}: {exc}")
             out.append(("", addr))

@@ -112,3 +112,22 @@ def test_bytes_that_are_not_the_declared_charset_are_a_problem_not_an_exception(
 def test_a_comment_style_from_address_gives_the_name():
     m = parse_message(raw(b"From: jdoe@example.com (John X. Doe)", b"", b"hi"))
     assert (m.from_name, m.from_addr) == ("John X. Doe", "jdoe@example.com")
+
+
+def test_latin1_header_bytes_and_undecodable_words_are_listed_as_problems():
+    m = parse_message(raw(
+        b"From: =?x-unknown?q?caf=E9?= <a@example.com>",
+        b"Subject: Die Fr\xf6sche",
+        b"", b"body"))
+    assert m.subject == "Die Frösche" and m.from_addr == "a@example.com"
+    assert "raw 8-bit bytes in the Subject header, read as Windows-1252" in m.problems
+    assert any(p.startswith("undecodable encoded word in the From header") for p in m.problems)
+
+
+def test_a_multipart_without_its_closing_boundary_is_read_and_marked():
+    m = parse_message(raw(
+        b"From: a@example.com",
+        b'Content-Type: multipart/mixed; boundary="b"',
+        b"", b"--b", b"Content-Type: text/plain", b"", b"Done when: it works", b""))
+    assert "Done when: it works" in m.text
+    assert "MIME defect: CloseBoundaryNotFoundDefect" in m.problems
