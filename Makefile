@@ -22,6 +22,7 @@ test: $(VENV)/.test-extras
 	$(BIN)/lint-imports
 	$(BIN)/mypy handoff mailer web webhooks
 	$(BIN)/pytest $(PYTEST_ARGS)
+	HANDOFF_TEST_DATABASE=postgresql $(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.test-extras
 	$(BIN)/python -m benchmarks

@@ -79,7 +79,7 @@ class Deliverer:
                 .where(OutboxMail.status.in_(("queued", "sending")),
                        OutboxMail.next_attempt_at <= now)
                 .order_by(OutboxMail.id).limit(limit)
-                .with_for_update(skip_locked=True)))
+                .with_for_update(skip_locked=True, of=OutboxMail)))
             # load the batch's handoffs (and their people) in one query, not one per mail;
             # held in a local because the session's identity map only keeps weak references
             handoffs = list(session.scalars(select(Handoff).where(  # noqa: F841

@@ -3,6 +3,7 @@ aiosmtpd smarthost that records what it receives, an injected clock."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import smtplib
 import socket
@@ -49,6 +50,11 @@ def clock() -> Clock:
     return Clock(datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc))  # a Monday
 
 
+# The suite runs on SQLite, and again on PostgreSQL with HANDOFF_TEST_DATABASE=postgresql
+# (`make test` does both).  Tests of something only SQLite has are marked sqlite_only.
+BACKEND = os.environ.get("HANDOFF_TEST_DATABASE", "sqlite")
+
+
 @pytest.fixture(scope="session")
 def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One SQLite file at the head revision, copied for every test (migrations run once)."""
@@ -57,6 +63,41 @@ def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     upgrade_database(engine)
     engine.dispose()  # closing the last connection checkpoints the WAL into the file
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL server (``HANDOFF_TEST_PG_URL``, or one started here as the
+    ``postgres`` user, since it refuses to run as root), with a migrated template
+    database every test copies."""
+    from tests.pg import PostgresServer
+
+    url = os.environ.get("HANDOFF_TEST_PG_URL")
+    server = None
+    if not url:
+        server = PostgresServer.start()
+        url = server.url
+    PostgresServer.make_template(url, "handoff_template")
+    yield url
+    if server is not None:
+        server.stop()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh database at the head revision, on the backend under test."""
+    if BACKEND == "postgresql":
+        from tests.pg import PostgresServer
+
+        base = request.getfixturevalue("postgres")
+        url = PostgresServer.copy_template(base, "handoff_template")
+        yield url
+        PostgresServer.drop(base, url)
+        return
+    template = request.getfixturevalue("migrated_db")
+    (tmp_path / "var").mkdir(exist_ok=True)
+    shutil.copy(template, tmp_path / "var" / "handoff.db")
+    yield f"sqlite:///{tmp_path / 'var' / 'handoff.db'}"
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -68,10 +109,8 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, migrated_db: Path) -> Settings:
-    (tmp_path / "var").mkdir()
-    shutil.copy(migrated_db, tmp_path / "var" / "handoff.db")
-    return make_settings(tmp_path)
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(tmp_path, database_url=database_url)
 
 
 @pytest.fixture
@@ -138,13 +177,11 @@ def sink() -> Iterator[Sink]:
 
 
 @pytest.fixture
-def running(tmp_path: Path, migrated_db: Path, sink: Sink, clock: Clock) -> Iterator[Service]:
+def running(tmp_path: Path, database_url: str, sink: Sink, clock: Clock) -> Iterator[Service]:
     """``handoff serve``'s parts, for real, on free ports, delivering to the sink."""
     web_port = free_port()
-    (tmp_path / "var").mkdir(exist_ok=True)
-    shutil.copy(migrated_db, tmp_path / "var" / "handoff.db")
     settings = make_settings(tmp_path, smarthost=f"127.0.0.1:{sink.port}", web_port=web_port,
-                             base_url=f"http://127.0.0.1:{web_port}")
+                             base_url=f"http://127.0.0.1:{web_port}", database_url=database_url)
     service = Service(settings, clock=clock).start()
     yield service
     service.stop()
@@ -262,6 +299,7 @@ def pytest_runtest_makereport(item: Any, call: Any) -> Iterator[None]:
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
     if (report.skipped and os.environ.get("HANDOFF_REQUIRE_REAL") == "1"
-            and item.get_closest_marker("realserver") is not None):
+            and (item.get_closest_marker("realserver") is not None
+                 or BACKEND == "postgresql")):
         report.outcome = "failed"
         report.longrepr = f"real-server test skipped under HANDOFF_REQUIRE_REAL=1: {report.longrepr}"

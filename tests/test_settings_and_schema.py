@@ -53,13 +53,15 @@ def test_production_mode_refuses_to_start_without_a_secret(tmp_path):
         load_settings(environ={"HANDOFF_PRODUCTION": "1", "HANDOFF_DATA_DIR": str(tmp_path)})
 
 
-def test_migrations_make_exactly_the_schema_the_models_describe(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
-    upgrade_database(engine)
+def test_migrations_make_exactly_the_schema_the_models_describe(database_url):
+    """On the backend under test: the database the migrations made (the tests' template)
+    is exactly what the models describe."""
+    engine = make_engine(database_url)
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
     upgrade_database(engine)  # idempotent: serve runs it on every start
+    engine.dispose()
 
 
 def test_handoff_db_upgrade_and_parse_run_as_commands(tmp_path):

@@ -48,14 +48,10 @@ def test_plus_addresses_and_minted_addresses_are_accepted_forged_ones_are_not(ru
         assert client.rcpt(forged)[0] == 550
 
 
-def test_size_limit_is_advertised_and_enforced(tmp_path, migrated_db, clock):
-    import shutil
-
+def test_size_limit_is_advertised_and_enforced(tmp_path, database_url, clock):
     from handoff.cli import Service
 
-    (tmp_path / "var").mkdir()
-    shutil.copy(migrated_db, tmp_path / "var" / "handoff.db")
-    settings = make_settings(tmp_path, max_message_size=20_000)
+    settings = make_settings(tmp_path, max_message_size=20_000, database_url=database_url)
     service = Service(settings, web=False, workers=False, clock=clock).start()
     try:
         with smtplib.SMTP("127.0.0.1", service.smtp.port) as client:
@@ -123,23 +119,18 @@ def test_undecodable_8bit_garbage_is_stored_and_marked_not_dropped(running):
 
 
 def test_mails_arriving_together_are_committed_together_each_under_its_own_receipt(
-        tmp_path, migrated_db, clock):
+        tmp_path, database_url, clock):
     """Group commit: while the database is busy, mails from three connections queue up
     and are committed in one transaction; each 250 names the row holding that mail."""
     import re
-    import shutil
-    import sqlite3
     import threading
 
     from handoff.cli import Service
 
-    (tmp_path / "var").mkdir()
-    shutil.copy(migrated_db, tmp_path / "var" / "handoff.db")
-    settings = make_settings(tmp_path)
+    settings = make_settings(tmp_path, database_url=database_url)
     service = Service(settings, web=False, workers=False, clock=clock).start()
     handler = service.smtp.handler
-    blocker = sqlite3.connect(tmp_path / "var" / "handoff.db", isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock for now
+    blocker = hold_inbound_write_lock(database_url)  # another writer holds the lock
     replies: dict[str, tuple[int, bytes]] = {}
 
     def deliver(n: int) -> None:
@@ -158,7 +149,7 @@ def test_mails_arriving_together_are_committed_together_each_under_its_own_recei
         for t in others:
             t.start()
         assert wait_until(lambda: len(handler._waiting) == 2)  # ... and these queue behind
-        blocker.execute("ROLLBACK")
+        blocker.rollback()
         for t in [first, *others]:
             t.join(30)
         assert sorted(code for code, _ in replies.values()) == [250, 250, 250]
@@ -169,3 +160,19 @@ def test_mails_arriving_together_are_committed_together_each_under_its_own_recei
     finally:
         blocker.close()
         service.stop()
+
+
+def hold_inbound_write_lock(database_url: str):
+    """A connection of another writer, holding what an INSERT into inbound_messages
+    needs until its ``rollback()``."""
+    if database_url.startswith("sqlite"):
+        import sqlite3
+
+        conn = sqlite3.connect(database_url.split("///", 1)[1])
+        conn.execute("BEGIN IMMEDIATE")  # rollback() ends it
+        return conn
+    import psycopg
+
+    conn = psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"))
+    conn.execute("LOCK TABLE inbound_messages IN EXCLUSIVE MODE")
+    return conn

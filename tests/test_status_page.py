@@ -53,7 +53,7 @@ def test_sender_text_is_escaped_everywhere(flow, client):
         assert evil not in html and "&lt;script&gt;" in html
 
 
-def test_a_view_key_is_required_when_bound_beyond_loopback(tmp_path, migrated_db, sessions,
+def test_a_view_key_is_required_when_bound_beyond_loopback(tmp_path, sessions,
                                                            flow, clock):
     import pytest
 
