@@ -55,15 +55,13 @@ _LABEL = {label: name for name, labels in _FIELD_LABELS.items() for label in lab
 _HEADER_LINE = re.compile(
     r"^\s*(?:>\s?)*\*?(?P<label>[^\W\d_][^:：]{0,20}?)\*?\s*[:：]\s*(?P<value>.*)$")
 # "On <date>, <person> wrote:" above a quote, as clients write it in EN, DE, FR, ES
-_WROTE = (
-    re.compile(  # On <date>, <who> wrote:  /  Le <date>, <who> a écrit :
-        r"^\s*(?:>\s?)*(?:on|am|le|el)\s+(?P<date>.{4,80}?),?\s+"
-        r"(?P<who>[^,]*?<?[^\s<>]+@[^\s<>]+>?)\s*\)?\s*"
-        r"(?:wrote|schrieb|a écrit|escribió)\s*:\s*$", re.I),
-    re.compile(  # Am <date> schrieb <who>:
-        r"^\s*(?:>\s?)*(?:am|le|el)\s+(?P<date>.{4,80}?)\s+"
-        r"(?:schrieb|a écrit|escribió)\s+(?P<who>.*?<?[^\s<>]+@[^\s<>]+>?)\s*:\s*$", re.I),
-)
+# "On <date>, <who> wrote:" above a quote, as clients write it in EN, DE, FR, ES (German
+# puts the verb first: "Am <date> schrieb <who>:").  Read by plain string steps, not one
+# regex: a pattern with optional parts around free text backtracks for seconds on a
+# long line of spaces, and mail is hostile.
+_WROTE_VERBS = ("wrote", "schrieb", "a écrit", "escribió")
+_WROTE_OPENERS = ("on ", "am ", "le ", "el ")
+_ADDRESS = re.compile(r"[^\s<>()\"«»:,;]+@[^\s<>()\"«»:,;]+")
 _SEPARATOR = re.compile(r"forward|original message|ursprüngliche|weitergeleit|transféré|"
                         r"réexpédié|d'origine|reenviado|mensaje original", re.I)
 _LOOK_AT = 20_000  # characters: a forward header sits near the top; the packet keeps 5000
@@ -139,16 +137,36 @@ def _header_block(lines: list[str], start: int) -> dict[str, str] | None:
 def _with_wrote_line(text: str) -> Forwarded | None:
     lines = text.splitlines()
     for i, line in enumerate(lines):
-        joined = line if i + 1 >= len(lines) else f"{line} {lines[i + 1]}"
-        for candidate, skip in ((line, 1), (joined, 2)):
-            m = _WROTE[0].match(candidate) or _WROTE[1].match(candidate)
-            if m:
-                name, addr = _person(m["who"])
-                if addr:
-                    body = "\n".join(_QUOTE_PREFIX.sub("", ln) for ln in lines[i + skip:])
-                    return Forwarded(name, addr, m["date"].strip(), "",
-                                     textwrap.dedent(body).strip())
+        for candidate, skip in ((line, 1), (f"{line} {lines[i + 1]}" if i + 1 < len(lines)
+                                            else None, 2)):
+            found = _read_wrote_line(candidate) if candidate else None
+            if found is not None:
+                date, name, addr = found
+                body = "\n".join(_QUOTE_PREFIX.sub("", ln) for ln in lines[i + skip:])
+                return Forwarded(name, addr, date, "", textwrap.dedent(body).strip())
     return None
+
+
+def _read_wrote_line(line: str) -> tuple[str, str, str] | None:
+    """(date, name, address) of an "On <date>, <name> <address> wrote:" line."""
+    s = _QUOTE_PREFIX.sub("", line).strip()
+    low = s.lower()
+    if len(s) > 300 or not low.endswith(":") or not low.startswith(_WROTE_OPENERS):
+        return None
+    verb = next((v for v in _WROTE_VERBS if v in low), None)
+    addresses = list(_ADDRESS.finditer(s))
+    if verb is None or not addresses:
+        return None
+    address = addresses[-1]
+    head = s[3:address.start()]  # after "On "; the date, the verb (German), the name
+    at = head.lower().find(verb)
+    if at >= 0:  # "Am <date> schrieb <name>"
+        date, name = head[:at], head[at + len(verb):]
+    else:  # "On <date>, <name>"
+        date, _, name = head.rpartition(",")
+    name = name.strip(' <("«»')
+    name = name.strip().strip('"').strip()
+    return date.strip().rstrip(","), name, address.group(0).lower()
 
 
 def _person(value: str) -> tuple[str, str]:

@@ -86,6 +86,8 @@ _QUOTE_HEADER = re.compile(
     re.I,
 )
 _REPLY_LANGUAGES = ["en", "de", "fr", "es"]
+_LONGEST_LINE = 1000  # characters
+_LOOK_AT = 50_000  # characters given to the reply parser
 
 
 @dataclass
@@ -121,12 +123,15 @@ def strip_quoted(text: str) -> str:
     English, German, French and Spanish) and no signature.  mail-parser-reply does the
     reading; the line rules below catch the forms it misses."""
     text = text.replace("\r\n", "\n").replace("\ufeff", "")
-    try:
-        replies = _reply_parser().read(text=text).replies
-        if replies and replies[0].body.strip():
-            text = replies[0].body
-    except Exception:  # a third-party parser on hostile text: fall back to the rules
-        pass
+    # mail-parser-reply's patterns take seconds on very long lines (hostile or machine
+    # written): such text gets the line rules below only
+    if max(map(len, text.split("\n", 2000)), default=0) <= _LONGEST_LINE:
+        try:
+            replies = _reply_parser().read(text=text[:_LOOK_AT]).replies
+            if replies and replies[0].body.strip():
+                text = replies[0].body
+        except Exception:  # a third-party parser on hostile text: fall back to the rules
+            pass
     kept: list[str] = []
     for line in text.split("\n"):
         if line.rstrip() in ("--", "-- ") or _QUOTE_HEADER.match(line.strip()):

@@ -67,3 +67,23 @@ def test_missing_date_from_and_message_id_are_problems_not_errors():
 def test_an_unreadable_date_is_a_problem():
     message = parse_message(b"From: a@corp.test\r\nDate: the day after tomorrow\r\n\r\nx")
     assert any(p.startswith("unreadable Date") for p in message.problems)
+
+
+HOSTILE = {
+    "a line of spaces after On": "On " + " " * 20000 + "x",
+    "a long almost-quote header": "On " + "x, " * 5000 + "wrote",
+    "a long German one": "Am " + "1 " * 5000 + "schrieb " + "x " * 5000,
+    "thousands of header-like lines": "Von: a@b.c\n" * 5000,
+    "deadline words": "by next " * 5000,
+}
+
+
+def test_hostile_long_lines_are_read_and_the_worker_moves_on(tmp_path):
+    """These once sent a regex (or the reply parser) into seconds-to-minutes of
+    backtracking: a worker stuck on one mail stops every handoff behind it.  (No clock
+    here; a regression hangs the suite.  The speed is `make bench`'s.)"""
+    settings_ = make_settings(tmp_path)
+    for name, body in HOSTILE.items():
+        raw = f"From: a@corp.test\r\nSubject: x\r\n\r\n{body}".encode()
+        reading = read_message(settings_, raw, Envelope("a@corp.test", (SERVICE,)), NOW)
+        assert reading.verdict.kind == "human", name
