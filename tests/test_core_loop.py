@@ -95,8 +95,6 @@ def test_links_in_mail_hold_tokens_that_the_database_only_knows_hashed(running, 
 def test_without_a_smarthost_mail_lands_in_the_dev_outbox_listed_on_the_page(tmp_path,
                                                                              database_url,
                                                                              clock):
-    import shutil
-
     from handoff.cli import Service
     from tests.conftest import free_port, make_settings
 
