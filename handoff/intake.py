@@ -9,6 +9,7 @@ kept with its error (``handoff inbound retry`` tries again), never dropped.
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,15 +24,16 @@ from handoff.commands import read_command, take_command
 from handoff.db import SessionFactory
 from handoff.errors import ActionRefused, StorageError
 from handoff.guards import Envelope, Verdict, classify
-from handoff.models import Handoff, InboundMessage, ThreadRef
+from handoff.models import Handoff, InboundMessage, OutboxMail, ThreadRef
 from handoff.packet import Packet, build_packet, strip_quoted
 from handoff.parsing import ParsedMessage, parse_message
 from handoff.people import ensure_person
 from handoff.settings import Settings
 from handoff.states import TRANSITIONS, Action, Role, Status
 from handoff.threads import ThreadMatch, find_thread
-from handoff.workflow import (add_comment, open_handoff, perform_action, record_event,
-                              role_of, supply_packet)
+from handoff.workflow import (add_comment, note_owner_away, note_owner_unreachable,
+                              open_handoff, perform_action, record_event, role_of,
+                              supply_packet)
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -218,6 +220,7 @@ def interpret(session: Session, settings: Settings, inbound_id: int, reading: Re
         if match is not None:  # an auto-reply or bounce about one of ours: note it, never answer
             record_event(session, match.handoff, f"received_{verdict.kind}", "mail", now,
                          None, reason=verdict.reason, subject=message.subject[:200])
+            _tell_sender_of(session, service, match, reading, now)
         return Outcome("ignored", verdict.kind, match.handoff.id if match else None,
                        verdict.reason)
     if not message.from_addr:
@@ -231,6 +234,29 @@ def interpret(session: Session, settings: Settings, inbound_id: int, reading: Re
     handoff = _open_from_message(session, service, reading, now)
     _remember(session, message, handoff.id, inbound_id)
     return Outcome("done", "human", handoff.id)
+
+
+_DSN_STATUS = re.compile(r"\b[45]\d\d[ -][245]\.\d{1,3}\.\d{1,3}\b.{0,200}|"
+                         r"\b[45]\.\d{1,3}\.\d{1,3}\b.{0,200}")
+
+
+def _tell_sender_of(session: Session, service: ServiceAddresses, match: ThreadMatch,
+                    reading: Reading, now: datetime) -> None:
+    """The owner's out-of-office reply, or a bounce of a mail to the owner (SPEC 5), is
+    news for the sender; the auto-responder itself never hears from us."""
+    handoff, message, kind = match.handoff, reading.message, reading.verdict.kind
+    owner = handoff.owner
+    if owner is None:
+        return
+    if kind == "autoreply" and message.from_addr == owner.address:
+        note_owner_away(session, service, handoff, strip_quoted(message.text)
+                        or message.subject, now)
+    elif kind == "bounce" and match.outbox_id is not None:
+        bounced = session.get(OutboxMail, match.outbox_id)
+        if bounced is not None and bounced.recipient_id == owner.id:
+            status = _DSN_STATUS.search(message.text)
+            reason = status.group(0) if status else (message.subject or "undeliverable")
+            note_owner_unreachable(session, service, handoff, " ".join(reason.split()), now)
 
 
 def _seen_before(session: Session, message_id: str) -> bool:

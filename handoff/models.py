@@ -98,6 +98,10 @@ class Handoff(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     state_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # SPEC 5: an out-of-office reply from the owner marks them away until they really
+    # reply or act; a bounce of a mail to them marks their address as failing
+    owner_away_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    owner_unreachable: Mapped[str | None] = mapped_column(String(500))
 
     sender: Mapped[Person] = relationship(foreign_keys=[sender_id], lazy="joined")
     owner: Mapped[Person | None] = relationship(foreign_keys=[owner_id], lazy="joined")

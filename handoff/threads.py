@@ -29,6 +29,7 @@ class ThreadMatch:
     handoff: Handoff
     via: str  # headers | address | marker | subject
     person_id: int | None = None  # the person a minted reply address was made for
+    outbox_id: int | None = None  # the mail a bounce (VERP) address was made for
 
 
 def body_marker(secret: str, handoff_id: int) -> str:
@@ -59,7 +60,7 @@ def find_thread(
                 select(OutboxMail.handoff_id).where(OutboxMail.id == meaning.outbox_id))
         found = session.get(Handoff, handoff_id) if handoff_id else None
         if found is not None:
-            return ThreadMatch(found, "address", person_id)
+            return ThreadMatch(found, "address", person_id, meaning.outbox_id)
     for hid, mac in _MARKER.findall(message.text):
         if verify(service.secret, "ref", hid, mac, 8):
             found = session.get(Handoff, int(hid))

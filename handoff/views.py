@@ -56,6 +56,8 @@ def summarize(handoff: Handoff, now: datetime) -> dict[str, Any]:
         "created_at": iso(handoff.created_at),
         "state_changed_at": iso(handoff.state_changed_at),
         "last_activity_at": iso(handoff.last_activity_at),
+        "owner_away": iso(handoff.owner_away_since),  # since an out-of-office reply
+        "owner_unreachable": handoff.owner_unreachable,  # why mail to them bounced
     }
 
 

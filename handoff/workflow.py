@@ -214,6 +214,8 @@ def perform_action(
         target = Status(handoff.previous_status or Status.OFFERED)
     handoff.previous_status = current
     _set_status(handoff, target, now)
+    if rule.actor is Role.OWNER:
+        handoff.owner_away_since = None  # acting is being back
     note = note.strip()[:5000]
     record_event(session, handoff, EVENT_KINDS[action], how, now, actor,
                  **({"note": note} if note else {}), **{"from": str(current), "to": str(target)})
@@ -223,6 +225,36 @@ def perform_action(
         queue_mail(session, service, handoff, kind, recipient, now,
                    {"note": note, "actor": actor.label})
     return handoff
+
+
+def note_owner_away(session: Session, service: ServiceAddresses, handoff: Handoff,
+                    text: str, now: datetime) -> bool:
+    """An out-of-office reply from the owner (SPEC 5): the sender hears at once, with
+    its first lines, and the handoff is marked until the owner really replies or acts.
+    Auto-responders answer once per period, so a second one changes nothing."""
+    if handoff.owner is None or handoff.owner_away_since is not None:
+        return False
+    handoff.owner_away_since = now
+    lines = [line.strip() for line in text.splitlines() if line.strip()][:5]
+    lines = [line[:300] for line in lines]
+    record_event(session, handoff, "owner_away", "mail", now, handoff.owner, lines=lines)
+    queue_mail(session, service, handoff, "owner_away", handoff.sender, now,
+               {"lines": lines})
+    return True
+
+
+def note_owner_unreachable(session: Session, service: ServiceAddresses, handoff: Handoff,
+                           reason: str, now: datetime) -> bool:
+    """A bounce of a mail to the owner (SPEC 5): the sender hears at once that the
+    owner's address failed, and the handoff is marked."""
+    if handoff.owner is None or handoff.owner_unreachable:
+        return False
+    handoff.owner_unreachable = (reason or "undeliverable")[:500]
+    record_event(session, handoff, "owner_unreachable", "mail", now, None,
+                 address=handoff.owner.address, reason=handoff.owner_unreachable)
+    queue_mail(session, service, handoff, "owner_unreachable", handoff.sender, now,
+               {"reason": handoff.owner_unreachable})
+    return True
 
 
 def add_comment(
@@ -238,6 +270,8 @@ def add_comment(
     """A reply in the thread that is not a command (SPEC 4)."""
     record_event(session, handoff, "comment", "reply", now, author, text=text[:10000])
     handoff.last_activity_at = now
+    if handoff.owner_id == author.id:
+        handoff.owner_away_since = None  # a real reply: back
     if not notify:
         return
     other = person_for(handoff, Role.SENDER if role_of(handoff, author) is Role.OWNER

@@ -103,7 +103,8 @@ def test_an_auto_reply_to_our_offer_is_noted_on_the_handoff_and_not_answered(flo
                        subject="Automatic reply: Renew the TLS certificate",
                        message_id="<ooo@corp.test>", body="I am away until Monday.",
                        Auto_Submitted="auto-replied", In_Reply_To=offer["Message-ID"])
-    assert flow.submit(ooo, mail_from="") == []
+    told = flow.submit(ooo, mail_from="")
+    assert [str(m["To"]) for m in told] == ["Ana Example <ana@corp.test>"]  # never Bob
     with sessions() as session:
         kinds = list(session.scalars(select(Event.kind).where(Event.handoff_id == 1)))
     assert "received_autoreply" in kinds and "comment" not in kinds

@@ -1,0 +1,105 @@
+"""Out-of-office replies and bounces (SPEC 5, issue 4 points 5 and 6): the sender hears
+at once, the handoff is marked on the status page, the robot is never answered."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from handoff.models import Event, Handoff
+from tests.conftest import handoff_mail, links_of, mail_to
+
+
+def offer_of(flow):
+    return mail_to(flow.submit(handoff_mail()), "bob@corp.test")
+
+
+def out_of_office(offer, message_id: str = "<ooo1@corp.test>"):
+    """Sent like Outlook's: from Bob, null envelope sender, to the offer's envelope
+    sender (its per-message bounce address), Auto-Submitted."""
+    return handoff_mail(
+        sender="Bob Builder <bob@corp.test>", to="handoff@acme.test", cc=None,
+        subject="Automatic reply: Renew the TLS certificate", message_id=message_id,
+        body="I am out of the office until 7 December with limited access to mail.\n"
+             "For urgent matters contact Carol.\n\nBob\n", Auto_Submitted="auto-replied")
+
+
+def bounce_address_of(flow, mail) -> str:
+    """The VERP envelope sender the dev outbox recorded for ``mail``."""
+    for path in sorted(flow.settings.outbox_dir.glob("*.eml")):
+        raw = path.read_bytes()
+        if str(mail["Message-ID"]).encode() in raw:
+            return raw.split(b"\r\n", 1)[0].split(b": ", 1)[1].decode()
+    raise AssertionError("offer not in the dev outbox")
+
+
+def handoff(sessions) -> Handoff:
+    with sessions() as session:
+        return session.get(Handoff, 1)
+
+
+def test_an_out_of_office_reply_tells_the_sender_at_once_with_its_first_lines(
+        flow, sessions, client):
+    offer = offer_of(flow)
+    bounce_to = bounce_address_of(flow, offer)
+    told = flow.submit(out_of_office(offer), rcpt=[bounce_to], mail_from="")
+    notice = mail_to(told, "ana@corp.test")
+    text = notice.get_body(("plain",)).get_content()
+    assert "looks away" in text and "until 7 December" in text
+    assert notice["Auto-Submitted"] == "auto-generated"  # a notice, not to be answered
+    assert handoff(sessions).owner_away_since is not None
+    assert client.get("/api/handoffs/H-1").get_json()["owner_away"] is not None
+    assert "away since" in client.get("/h/H-1").get_data(as_text=True)
+
+    # auto-responders answer once per period; a second one tells nobody again
+    again = flow.submit(out_of_office(offer, "<ooo2@corp.test>"), rcpt=[bounce_to],
+                        mail_from="")
+    assert again == []
+
+
+def test_the_away_mark_stays_until_the_owner_really_acts(flow, sessions, client):
+    offer = offer_of(flow)
+    flow.submit(out_of_office(offer), rcpt=[bounce_address_of(flow, offer)], mail_from="")
+    assert handoff(sessions).owner_away_since is not None
+    client.post(links_of(offer)["Accept"])
+    assert handoff(sessions).owner_away_since is None
+
+
+def dsn(original_to: str, message_id: str = "<dsn1@mx.corp.test>") -> bytes:
+    """An RFC 3464 delivery status notification as Postfix writes it."""
+    return (
+        "From: MAILER-DAEMON@mx.corp.test (Mail Delivery System)\r\n"
+        "To: handoff@acme.test\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        f"Message-ID: {message_id}\r\nDate: Mon, 23 Nov 2026 10:05:00 +0100\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n'
+        "\r\n--b\r\nContent-Type: text/plain\r\n\r\n"
+        "I'm sorry to have to inform you that your message could not be delivered.\r\n"
+        f"<{original_to}>: host mx.corp.test said: 550 5.1.1 <{original_to}>: "
+        "Recipient address rejected: User unknown\r\n"
+        "\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.corp.test\r\n\r\n"
+        f"Final-Recipient: rfc822; {original_to}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "\r\n--b--\r\n").encode()
+
+
+def test_a_bounce_of_the_offer_tells_the_sender_that_the_owners_address_failed(
+        flow, sessions, client):
+    offer = offer_of(flow)
+    told = flow.submit(dsn("bob@corp.test"), rcpt=[bounce_address_of(flow, offer)],
+                       mail_from="")
+    notice = mail_to(told, "ana@corp.test")
+    text = notice.get_body(("plain",)).get_content()
+    assert "could not be delivered" in text and "5.1.1" in text
+    assert "5.1.1" in handoff(sessions).owner_unreachable
+    assert "address failed" in client.get("/").get_data(as_text=True)
+    with sessions() as session:
+        kinds = list(session.scalars(select(Event.kind).order_by(Event.id)))
+    assert kinds[-2:] == ["received_bounce", "owner_unreachable"]
+
+
+def test_a_bounce_of_the_senders_receipt_does_not_blame_the_owner(flow, sessions):
+    mails = flow.submit(handoff_mail())
+    receipt = mail_to(mails, "ana@corp.test")
+    told = flow.submit(dsn("ana@corp.test"), rcpt=[bounce_address_of(flow, receipt)],
+                       mail_from="")
+    assert told == [] and handoff(sessions).owner_unreachable is None
