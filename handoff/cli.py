@@ -26,6 +26,7 @@ from handoff.intake import process_pending, read_message, retry_failed, warm_up
 from handoff.migrate import upgrade_database
 from handoff.parsing import parse_message
 from handoff.settings import Settings, load_settings
+from handoff.workflows import check_workflows
 
 log = logging.getLogger("handoff")
 
@@ -97,6 +98,7 @@ class Service:
 
         upgrade_database(self.engine)
         settings = self.settings
+        check_workflows(settings)  # a typo in [workflows] fails at start, not at a mail
         # With the listener in this process, workers give way to its transactions; the
         # GIL is handed over every millisecond instead of every five, so a listener
         # waiting for it answers a command promptly while a worker computes.

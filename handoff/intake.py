@@ -31,6 +31,7 @@ from handoff.people import ensure_person
 from handoff.settings import Settings
 from handoff.states import TRANSITIONS, Action, Role, Status
 from handoff.threads import ThreadMatch, find_thread
+from handoff.workflows import policy_for
 from handoff.workflow import (add_comment, note_owner_away, note_owner_unreachable,
                               open_handoff, perform_action, record_event, role_of,
                               supply_packet)
@@ -228,10 +229,10 @@ def interpret(session: Session, settings: Settings, inbound_id: int, reading: Re
 
     if match is not None:
         _remember(session, message, match.handoff.id, inbound_id)
-        _take_reply(session, service, match, reading, now)
+        _take_reply(session, settings, service, match, reading, now)
         return Outcome("done", "human", match.handoff.id)
 
-    handoff = _open_from_message(session, service, reading, now)
+    handoff = _open_from_message(session, settings, service, reading, now)
     _remember(session, message, handoff.id, inbound_id)
     return Outcome("done", "human", handoff.id)
 
@@ -278,8 +279,8 @@ def _workflow_of(service: ServiceAddresses, rcpt_tos: tuple[str, ...]) -> str:
     return "default"
 
 
-def _open_from_message(session: Session, service: ServiceAddresses, reading: Reading,
-                       now: datetime) -> Handoff:
+def _open_from_message(session: Session, settings: Settings, service: ServiceAddresses,
+                       reading: Reading, now: datetime) -> Handoff:
     message, packet = reading.message, reading.packet
     sender = ensure_person(session, message.from_addr, message.from_name, now)
     owner = None
@@ -288,18 +289,21 @@ def _open_from_message(session: Session, service: ServiceAddresses, reading: Rea
     elif packet.owner is not None:
         packet.problems.append("the owner named is the sender: name someone else")
         packet.fields.pop("owner", None)
+    workflow = policy_for(settings, _workflow_of(service, reading.envelope.rcpt_tos))
     return open_handoff(
         session, service,
         title=str(packet.value("request") or ""),
         sender=sender, owner=owner, packet=packet,
-        workflow=_workflow_of(service, reading.envelope.rcpt_tos),
+        workflow=workflow.name,
         origin_message_id=message.message_id,
         origin_references=list(message.references),
         now=now,
+        required=workflow.required,
     )
 
 
-def _take_reply(session: Session, service: ServiceAddresses, match: ThreadMatch,
+def _take_reply(session: Session, settings: Settings, service: ServiceAddresses,
+                match: ThreadMatch,
                 reading: Reading, now: datetime) -> None:
     """A human reply in a handoff's thread: a command, the missing lines of an incomplete
     packet, an answer to a question, or a comment."""
@@ -317,7 +321,8 @@ def _take_reply(session: Session, service: ServiceAddresses, match: ThreadMatch,
     if role is Role.SENDER and handoff.status == Status.INCOMPLETE:
         named = reading.packet.owner
         owner = ensure_person(session, named[1], named[0], now) if named else None
-        supply_packet(session, service, handoff, author, reading.packet, owner, now=now)
+        supply_packet(session, service, handoff, author, reading.packet, owner, now=now,
+                      required=policy_for(settings, handoff.workflow).required)
         return
     if role is Role.SENDER and handoff.status == Status.NEEDS_INFO:
         try:

@@ -1,0 +1,65 @@
+"""Workflows (SPEC 6): named policies, picked by the service address a mail came to
+(``handoff+NAME@`` or a configured alias), defined in the TOML configuration::
+
+    [workflows.sales-to-delivery]
+    required = ["request", "owner", "done", "deadline"]
+    escalation_contact = "lead@example.com"
+
+A workflow names the packet fields a handoff needs before it is offered (``request``
+and ``owner`` always), and who hears when chasing fails (issue 4).  A name with no
+table gets the default policy: the plus-address still files the handoff under it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from handoff.errors import ConfigError
+from handoff.packet import FIELDS, REQUIRED_DEFAULT
+from handoff.settings import Settings
+
+ALWAYS_REQUIRED = ("request", "owner")
+
+
+@dataclass(frozen=True)
+class WorkflowPolicy:
+    name: str
+    required: tuple[str, ...] = REQUIRED_DEFAULT
+    escalation_contact: str | None = None
+
+
+def policy_for(settings: Settings, name: str) -> WorkflowPolicy:
+    table = _tables(settings).get(name)
+    if table is None:
+        return WorkflowPolicy(name)
+    return _policy(name, table)
+
+
+def check_workflows(settings: Settings) -> dict[str, WorkflowPolicy]:
+    """Every configured workflow, read once at start so a typo fails then."""
+    return {name: _policy(name, table) for name, table in _tables(settings).items()}
+
+
+def _tables(settings: Settings) -> Mapping[str, Any]:
+    tables = settings.extra.get("workflows", {})
+    if not isinstance(tables, Mapping):
+        raise ConfigError("[workflows] must be a table of tables")
+    return tables
+
+
+def _policy(name: str, table: Any) -> WorkflowPolicy:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"[workflows.{name}] must be a table")
+    required = table.get("required", list(REQUIRED_DEFAULT))
+    if not isinstance(required, list) or not all(isinstance(f, str) for f in required):
+        raise ConfigError(f"[workflows.{name}] required must be a list of field names")
+    unknown = [f for f in required if f not in FIELDS]
+    if unknown:
+        raise ConfigError(f"[workflows.{name}] required names unknown fields {unknown}; "
+                          f"fields are {list(FIELDS)}")
+    fields = tuple(dict.fromkeys([*ALWAYS_REQUIRED, *required]))
+    contact = table.get("escalation_contact")
+    if contact is not None and (not isinstance(contact, str) or "@" not in contact):
+        raise ConfigError(f"[workflows.{name}] escalation_contact must be an address")
+    return WorkflowPolicy(name, fields, contact.lower() if contact else None)
