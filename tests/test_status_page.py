@@ -47,10 +47,16 @@ def test_api_list_and_detail_have_the_shape_of_spec_11(flow, client):
 
 def test_sender_text_is_escaped_everywhere(flow, client):
     evil = "<script>alert(1)</script>"
-    flow.submit(handoff_mail(subject=f"Fix {evil}", body=f"Why: {evil}"))
+    forward = ("---------- Forwarded message ---------\n"
+               f"From: {evil} <client@customer.test>\nDate: Mon, 23 Nov 2026\n"
+               f"Subject: {evil}\n\n{evil}\n")
+    mails = flow.submit(handoff_mail(subject=f"Fix {evil}", body=f"Why: {evil}\n\n{forward}"))
     for path in ("/", "/h/H-1"):
         html = client.get(path).get_data(as_text=True)
         assert evil not in html and "&lt;script&gt;" in html
+    offer_html = mail_to(mails, "bob@corp.test").get_body(("html",)).get_content()
+    assert "client@customer.test" in offer_html  # the forward is shown ...
+    assert evil not in offer_html and "&lt;script&gt;" in offer_html  # ... escaped
 
 
 def test_a_view_key_is_required_when_bound_beyond_loopback(tmp_path, sessions,
