@@ -70,6 +70,33 @@ class WorkingHours:
                     yield opens, closes
             day += timedelta(days=1)
 
+    def windows_before(self, at: datetime) -> Iterator[tuple[datetime, datetime]]:
+        """Working windows (UTC) that begin before ``at``, latest first; the first may
+        end after ``at``."""
+        day = at.astimezone(self.tz).date() + timedelta(days=1)
+        for _ in range(MAX_DAYS):
+            if self.is_working_day(day):
+                opens, closes = self.window(day)
+                if opens < at:
+                    yield opens, closes
+            day -= timedelta(days=1)
+
+    def subtract(self, at: datetime, duration: timedelta) -> datetime:
+        """The instant ``duration`` of business time before ``at``."""
+        left = duration
+        for opens, closes in self.windows_before(at):
+            end = min(closes, at)
+            if end - left >= opens:
+                return end - left
+            left -= end - opens
+        raise ValueError("no working time within three years")
+
+    def next_morning(self, at: datetime) -> datetime:
+        """When work starts on the first working day after ``at``'s local day."""
+        after_today = datetime.combine(at.astimezone(self.tz).date() + timedelta(days=1),
+                                       time(0), self.tz)
+        return self.next_working_moment(after_today.astimezone(timezone.utc))
+
     def is_working_time(self, at: datetime) -> bool:
         opens, closes = next(self.windows_from(at))
         return opens <= at < closes

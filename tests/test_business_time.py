@@ -88,3 +88,15 @@ def test_other_hours_and_weekdays_in_another_zone():
 def test_impossible_hours_fail_when_configured():
     with pytest.raises(ValueError):
         WorkingHours(start=time(17), end=time(9))
+
+
+def test_one_business_day_before_a_monday_noon_deadline_is_friday_noon():
+    assert ANA.subtract(berlin(2026, 11, 30, 12, 0), ANA.business_days(1)) == \
+        berlin(2026, 11, 27, 12, 0)
+    assert ANA.subtract(berlin(2026, 11, 30, 9, 0), timedelta(hours=1)) == \
+        berlin(2026, 11, 27, 16, 0)
+
+
+def test_the_next_business_morning_after_a_friday_deadline_is_monday_nine():
+    assert ANA.next_morning(berlin(2026, 11, 27, 17, 0)) == berlin(2026, 11, 30, 9, 0)
+    assert ANA.next_morning(berlin(2026, 11, 24, 8, 0)) == berlin(2026, 11, 25, 9, 0)
