@@ -99,7 +99,9 @@ def due_steps(status: Status, state_changed_at: datetime, deadline: datetime | N
                          at(start, policy.unconfirmed_close)))
     if deadline is not None and status in (Status.OFFERED, Status.ACCEPTED,
                                            Status.NEEDS_INFO):
-        steps += _deadline_steps(deadline, h, policy, repeats)
+        steps += [s for s in _deadline_steps(deadline, h, policy, repeats)
+                  # "near" is no news once the deadline has passed: overdue says it
+                  if s.rule != "deadline_near" or until < deadline]
     return sorted((s for s in steps if s.at <= until), key=lambda s: (s.at, s.rule, s.number))
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import text
 
 from handoff.db import SessionFactory, make_engine, make_session_factory
 from handoff.errors import HandoffError
+from handoff.chase import run_chase_pass
 from handoff.foreground import Foreground
 from handoff.guards import Envelope
 from handoff.intake import process_pending, read_message, retry_failed, warm_up
@@ -115,7 +116,10 @@ class Service:
                 "inbound", lambda: process_pending(self.sessions, settings, self.clock,
                                                    limit=20, before_each=gate),
                 after=outbox.wake.set)
-            self.loops = [inbound.start(), outbox.start()]
+            chaser = WorkerLoop(
+                "chaser", lambda: len(run_chase_pass(self.sessions, settings, self.clock())),
+                idle=60.0, after=outbox.wake.set)
+            self.loops = [inbound.start(), outbox.start(), chaser.start()]
         if self.want_smtp:
             wake = self.loops[0].wake.set if self.loops else None
             handler = InboundHandler(settings, self.sessions,
@@ -247,6 +251,28 @@ def cmd_inbound_retry(settings: Settings) -> int:
     return 0
 
 
+def _instant(value: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO-8601 instant: {value!r}") from exc
+    if when.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{value!r} has no offset: add Z or +01:00")
+    return when.astimezone(timezone.utc)
+
+
+def cmd_chase(settings: Settings, now: datetime, dry_run: bool) -> int:
+    engine = make_engine(settings.database_url)
+    upgrade_database(engine)
+    lines = run_chase_pass(make_session_factory(engine), settings, now, dry_run=dry_run)
+    for line in lines:
+        print(("would send " if dry_run else "sent ") + str(line))
+    if not lines:
+        print("nothing due")
+    engine.dispose()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="handoff", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -258,6 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["upgrade"])
     parse = sub.add_parser("parse", help="print how messages are read, as JSON")
     parse.add_argument("files", nargs="+")
+    chase = sub.add_parser("chase", help="one chase pass as of an instant (SPEC 5)")
+    chase.add_argument("--now", required=True, type=_instant,
+                       help="ISO-8601 instant, e.g. 2026-11-24T10:00:00Z")
+    chase.add_argument("--dry-run", action="store_true", help="print, send nothing")
     inbound = sub.add_parser("inbound", help="the inbound queue")
     inbound.add_argument("action", choices=["retry"])
     return parser
@@ -283,6 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_db_upgrade(settings)
         if args.command == "parse":
             return cmd_parse(settings, args.files)
+        if args.command == "chase":
+            return cmd_chase(settings, args.now, args.dry_run)
         if args.command == "inbound":
             return cmd_inbound_retry(settings)
     except HandoffError as exc:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -102,6 +103,10 @@ class Handoff(Base):
     # reply or act; a bounce of a mail to them marks their address as failing
     owner_away_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     owner_unreachable: Mapped[str | None] = mapped_column(String(500))
+    # chasing (SPEC 5): when the chaser should look at this handoff next (set to "now"
+    # by every change; a pass reads only due rows), and the owner's snooze
+    next_chase_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     sender: Mapped[Person] = relationship(foreign_keys=[sender_id], lazy="joined")
     owner: Mapped[Person | None] = relationship(foreign_keys=[owner_id], lazy="joined")
@@ -162,6 +167,30 @@ class OutboxMail(Base):
     recipient: Mapped[Person] = relationship(lazy="joined")
 
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+
+class Nudge(Base):
+    """One chase step claimed for one recipient (SPEC 5).  The unique key is the
+    exactly-once guarantee: two chasers racing for the same step, on SQLite or
+    PostgreSQL, cannot both insert it.  ``epoch`` is the handoff's ``state_changed_at``
+    when claimed: a new stay in a state starts its steps afresh."""
+
+    __tablename__ = "nudges"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id"))
+    rule: Mapped[str] = mapped_column(String(32))
+    number: Mapped[int] = mapped_column(Integer)
+    epoch: Mapped[datetime] = mapped_column(UTCDateTime)
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    step: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("handoff_id", "rule", "number", "epoch", "recipient_id",
+                         name="uq_nudges_once"),
+        Index("ix_nudges_recipient_claimed", "recipient_id", "claimed_at"),
+    )
 
 
 class ActionToken(Base):

@@ -33,6 +33,8 @@ MAIL_KINDS: dict[str, MailKind] = {
     "reopened": MailKind(True, True, "reopened: to the owner"),
     "cancelled": MailKind(False, False, "cancelled: notice to the owner"),
     "comment": MailKind(True, True, "a comment in the thread"),
+    "nudge": MailKind(True, False, "chase: a reminder (a digest of what waits)"),
+    "escalation": MailKind(True, False, "chase: a handoff stalled"),
     "owner_away": MailKind(False, False, "the owner looks away: notice to the sender"),
     "owner_unreachable": MailKind(False, False,
                                   "the owner's address failed: notice to the sender"),

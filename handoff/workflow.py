@@ -71,6 +71,7 @@ def _set_status(handoff: Handoff, status: Status, now: datetime) -> None:
     handoff.ball = BALL[status][0]
     handoff.state_changed_at = now
     handoff.last_activity_at = now
+    handoff.next_chase_at = now  # the next chase pass works out what is due now
 
 
 def open_handoff(
@@ -105,6 +106,7 @@ def open_handoff(
         created_at=now,
         state_changed_at=now,
         last_activity_at=now,
+        next_chase_at=now,
     )
     handoff.sender = sender
     handoff.owner = owner
@@ -225,6 +227,19 @@ def perform_action(
         queue_mail(session, service, handoff, kind, recipient, now,
                    {"note": note, "actor": actor.label})
     return handoff
+
+
+def auto_close(session: Session, service: ServiceAddresses, handoff: Handoff,
+               now: datetime) -> None:
+    """Done and never confirmed (SPEC 5): the service closes it and tells the owner."""
+    handoff.previous_status = handoff.status
+    _set_status(handoff, Status.CLOSED, now)
+    record_event(session, handoff, "closed", "system", now, None,
+                 reason="done and not confirmed within five business days")
+    if handoff.owner is not None:
+        queue_mail(session, service, handoff, "closed", handoff.owner, now,
+                   {"note": "No confirmation came; the service closed it.",
+                    "actor": "handoff"})
 
 
 def note_owner_away(session: Session, service: ServiceAddresses, handoff: Handoff,

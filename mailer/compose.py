@@ -77,6 +77,19 @@ class MailRenderer:
         self.html = Environment(loader=loader, autoescape=True, undefined=StrictUndefined,
                                 trim_blocks=True, lstrip_blocks=True)
 
+    def _links(self, session: Session, handoff: Handoff, recipient: Any,
+               now: datetime) -> list[dict[str, str]]:
+        """The recipient's action links for the handoff's state, tokens minted now."""
+        links = []
+        role = role_of(handoff, recipient)
+        for action in allowed_link_actions(role, Status(handoff.status)):
+            raw = mint_action_token(session, handoff_id=handoff.id, person_id=recipient.id,
+                                    action=action, now=now,
+                                    ttl=timedelta(days=self.settings.token_ttl_days))
+            links.append({"label": TRANSITIONS[action].label,
+                          "url": f"{self.settings.base_url}/a/{raw}", "action": str(action)})
+        return links
+
     def compose(self, session: Session, mail: OutboxMail, now: datetime) -> Composed:
         """Render ``mail``; mints its action tokens in ``session`` (commit before sending)."""
         settings, service = self.settings, self.service
@@ -85,15 +98,15 @@ class MailRenderer:
         recipient = mail.recipient
         kind = MAIL_KINDS[mail.kind]
         base = settings.base_url
-        links = []
-        if kind.links:
-            role = role_of(handoff, recipient)
-            for action in allowed_link_actions(role, Status(handoff.status)):
-                raw = mint_action_token(session, handoff_id=handoff.id,
-                                        person_id=recipient.id, action=action, now=now,
-                                        ttl=timedelta(days=settings.token_ttl_days))
-                links.append({"label": TRANSITIONS[action].label, "url": f"{base}/a/{raw}",
-                              "action": str(action)})
+        links = self._links(session, handoff, recipient, now) if kind.links else []
+        items = []  # a chase digest: every handoff it is about, each with its links
+        for item in (mail.context or {}).get("items", []):
+            other = session.get(Handoff, item["handoff_id"])
+            if other is not None:
+                items.append({**item, "handoff": other,
+                              "links": self._links(session, other, recipient, now),
+                              "page_url": f"{base}/h/{other.ref}?k="
+                                          f"{view_mac(settings.secret_key, other.ref)}"})
         context: dict[str, Any] = {
             "handoff": handoff,
             "ref": handoff.ref,
@@ -104,6 +117,7 @@ class MailRenderer:
             "page_url": f"{base}/h/{handoff.ref}?k={view_mac(settings.secret_key, handoff.ref)}",
             "marker": body_marker(settings.secret_key, handoff.id),
             "ctx": mail.context or {},
+            "items": items,
         }
         intro = self.text.get_template(f"{mail.kind}.txt.j2").render(context).strip()
         context["intro"] = intro
@@ -117,6 +131,8 @@ class MailRenderer:
         msg["To"] = formataddr((header_safe(recipient.display_name, 80), recipient.address),
                                charset="utf-8")
         subject = f"Re: {header_safe(handoff.title)} [{handoff.ref}]"
+        if len(items) > 1:
+            subject = f"Reminder: {len(items)} handoffs wait for you"
         msg["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")  # type: ignore[assignment]
         msg["Date"] = format_datetime(now)
         msg["Message-ID"] = mail.message_id

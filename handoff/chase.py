@@ -1,0 +1,203 @@
+"""The chaser (SPEC 5): one pass as of an instant.
+
+A pass reads only handoffs whose ``next_chase_at`` has come (every change sets it to
+"now"), works out their due steps (``chase_policy.due_steps``), claims each step for
+each recipient by inserting a ``Nudge`` row (its unique key makes a step go out exactly
+once, whichever of several chasers gets there first), and queues one digest mail per
+person for the pass.  Nothing goes out outside working hours, nobody gets more than
+``DAILY_CAP`` chase mails a local day (the rest waits, it is not dropped), a snoozed
+owner is left alone, and done-but-unconfirmed handoffs close by themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, timezone
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from handoff.addresses import ServiceAddresses
+from handoff.business_time import WorkingHours
+from handoff.chase_policy import ChasePolicy, Due, Step, due_steps
+from handoff.db import SessionFactory
+from handoff.models import Handoff, Nudge, Person
+from handoff.outbox import queue_mail
+from handoff.people import ensure_person
+from handoff.settings import Settings
+from handoff.states import Status
+from handoff.workflow import auto_close, record_event
+from handoff.workflows import policy_for
+
+CHASED = (Status.OFFERED, Status.ACCEPTED, Status.NEEDS_INFO, Status.DONE)
+DAILY_CAP = 2  # chase mails per person per local day (SPEC 5)
+WHY = {
+    ("unaccepted", Step.NUDGE): "offered to you, not accepted yet",
+    ("unaccepted", Step.ESCALATE): "offered and still not accepted after two business days",
+    ("unanswered", Step.NUDGE): "your answer to the owner's question is awaited",
+    ("deadline_near", Step.NUDGE): "its deadline is near",
+    ("overdue", Step.NUDGE): "its deadline has passed",
+    ("overdue", Step.ESCALATE): "overdue for three business days",
+    ("unconfirmed", Step.NUDGE): "marked done: please confirm or reopen",
+}
+
+
+@dataclass(frozen=True)
+class ChaseLine:
+    """What a pass sent (or, in a dry run, would send): one line of `handoff chase`."""
+
+    recipient: str
+    kind: str  # nudge | escalation | auto_close
+    refs: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.kind:<10} {self.recipient:<32} {' '.join(self.refs)}"
+
+
+def working_hours(settings: Settings) -> WorkingHours:
+    """People's default hours: 09:00-17:00 Mon-Fri in HANDOFF_TIMEZONE, holidays of
+    ``[chase] country`` when configured (per-person hours: docs/chasing.md)."""
+    table = settings.extra.get("chase", {}) if isinstance(settings.extra.get("chase"),
+                                                          dict) else {}
+    return WorkingHours(zone=settings.timezone, country=table.get("country"))
+
+
+def chase_policy(settings: Settings, workflow: str) -> ChasePolicy:
+    table = settings.extra.get("chase", {})
+    numbers = {k: v for k, v in table.items() if k != "country"} if isinstance(table, dict) \
+        else {}
+    base = ChasePolicy.from_table(numbers)
+    wf = settings.extra.get("workflows", {}).get(workflow, {})
+    return ChasePolicy.from_table(wf.get("chase", {}), base) if isinstance(wf, dict) else base
+
+
+def run_chase_pass(sessions: SessionFactory, settings: Settings, now: datetime, *,
+                   dry_run: bool = False, limit: int = 1000) -> list[ChaseLine]:
+    """One pass as of ``now``.  A dry run rolls everything back and reports."""
+    service = ServiceAddresses(settings)
+    hours = working_hours(settings)
+    session = sessions()
+    try:
+        session.begin()
+        due = list(session.scalars(
+            select(Handoff).where(Handoff.next_chase_at <= now,
+                                  Handoff.status.in_([str(s) for s in CHASED]))
+            .order_by(Handoff.next_chase_at, Handoff.id).limit(limit)
+            .with_for_update(skip_locked=True, of=Handoff)).unique())
+        digests: dict[tuple[int, str], list[tuple[Handoff, Due]]] = {}
+        people: dict[int, Person] = {}
+        for handoff in due:
+            _look_at(session, settings, hours, handoff, now, digests, people)
+        lines = _send(session, service, hours, now, digests, people)
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
+        return lines
+    finally:
+        session.close()
+
+
+def _look_at(session: Session, settings: Settings, hours: WorkingHours, handoff: Handoff,
+             now: datetime, digests: dict[tuple[int, str], list[tuple[Handoff, Due]]],
+             people: dict[int, Person]) -> None:
+    status = Status(handoff.status)
+    policy = chase_policy(settings, handoff.workflow)
+    steps = due_steps(status, handoff.state_changed_at, handoff.deadline, hours, policy,
+                      until=now)
+    later = due_steps(status, handoff.state_changed_at, handoff.deadline, hours, policy,
+                      until=now + timedelta(days=400))
+    claimed = {(n.rule, n.number, n.recipient_id) for n in session.scalars(
+        select(Nudge).where(Nudge.handoff_id == handoff.id,
+                            Nudge.epoch == handoff.state_changed_at))}
+    waiting: list[datetime] = []
+    if not hours.is_working_time(now):  # nothing goes out outside working hours
+        steps, waiting = [], [hours.next_working_moment(now)]
+    for due in steps:
+        if due.step is Step.AUTO_CLOSE:
+            if _claim(session, handoff, due, handoff.sender, now):
+                auto_close(session, ServiceAddresses(settings), handoff, now)
+                digests.setdefault((handoff.sender_id, "auto_close"), []).append(
+                    (handoff, due))
+                people[handoff.sender_id] = handoff.sender
+            handoff.next_chase_at = None
+            return
+        for person in _recipients(session, settings, handoff, due, now):
+            if (due.rule, due.number, person.id) in claimed:
+                continue
+            if due.step is Step.NUDGE and person.id == handoff.owner_id and \
+                    handoff.snoozed_until and handoff.snoozed_until > now:
+                waiting.append(handoff.snoozed_until)
+                continue
+            if _mails_today(session, hours, person, now) >= DAILY_CAP:
+                waiting.append(hours.next_morning(now))  # deferred, not dropped
+                continue
+            if _claim(session, handoff, due, person, now):
+                kind = "escalation" if due.step is Step.ESCALATE else "nudge"
+                digests.setdefault((person.id, kind), []).append((handoff, due))
+                people[person.id] = person
+    upcoming = [d.at for d in later if d.at > now] + waiting
+    handoff.next_chase_at = min(upcoming) if upcoming else None
+
+
+def _recipients(session: Session, settings: Settings, handoff: Handoff, due: Due,
+                now: datetime) -> list[Person]:
+    out = []
+    for role in due.to:
+        if role == "owner" and handoff.owner is not None:
+            out.append(handoff.owner)
+        elif role == "sender":
+            out.append(handoff.sender)
+        elif role == "contact":
+            contact = policy_for(settings, handoff.workflow).escalation_contact
+            if contact:
+                out.append(ensure_person(session, contact, "", now))
+    return list({p.id: p for p in out}.values())
+
+
+def _claim(session: Session, handoff: Handoff, due: Due, person: Person,
+           now: datetime) -> bool:
+    """Insert the step's row; False when another chaser got there first."""
+    try:
+        with session.begin_nested():
+            session.add(Nudge(handoff_id=handoff.id, rule=due.rule, number=due.number,
+                              epoch=handoff.state_changed_at, recipient_id=person.id,
+                              step=str(due.step), due_at=due.at, claimed_at=now))
+        return True
+    except IntegrityError:
+        return False
+
+
+def _mails_today(session: Session, hours: WorkingHours, person: Person,
+                 now: datetime) -> int:
+    """Chase mails (one per pass with anything for them) this person got today, local."""
+    local = now.astimezone(hours.tz)
+    midnight = datetime.combine(local.date(), time(0), hours.tz).astimezone(timezone.utc)
+    return int(session.scalar(
+        select(func.count(func.distinct(Nudge.claimed_at)))
+        .where(Nudge.recipient_id == person.id, Nudge.claimed_at >= midnight,
+               Nudge.claimed_at < now)) or 0)
+
+
+def _send(session: Session, service: ServiceAddresses, hours: WorkingHours, now: datetime,
+          digests: dict[tuple[int, str], list[tuple[Handoff, Due]]],
+          people: dict[int, Person]) -> list[ChaseLine]:
+    lines = []
+    for (person_id, kind), entries in sorted(digests.items()):
+        person = people[person_id]
+        if kind == "auto_close":
+            lines.append(ChaseLine(person.address, kind, tuple(h.ref for h, _ in entries)))
+            continue
+        latest: dict[int, tuple[Handoff, Due]] = {}
+        for handoff, due in entries:  # several steps of one handoff due: one item
+            latest[handoff.id] = (handoff, due)
+        items = [{"handoff_id": h.id, "ref": h.ref, "rule": d.rule, "number": d.number,
+                  "why": WHY.get((d.rule, d.step), d.rule)} for h, d in latest.values()]
+        first = entries[0][0]
+        queue_mail(session, service, first, kind, person, now, {"items": items})
+        for handoff, due in entries:
+            record_event(session, handoff, f"chased_{kind}", "system", now, None,
+                         to=person.address, rule=due.rule, number=due.number)
+        lines.append(ChaseLine(person.address, kind, tuple(h.ref for h, _ in latest.values())))
+    return lines

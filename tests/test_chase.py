@@ -1,0 +1,187 @@
+"""Chasing end to end (SPEC 5, issue 4): real handoffs made from real mail, passes run
+as of explicit instants (`handoff chase --now`), mail read from the dev outbox."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from handoff.chase import run_chase_pass
+from handoff.models import Handoff, Nudge
+from tests.conftest import SERVICE, handoff_mail, links_of, mail_to
+
+BERLIN = ZoneInfo("Europe/Berlin")
+NO_DEADLINE = "Hi Bob,\n\nplease renew the certificate.\n\nDone when: the new cert is live\n"
+
+
+def berlin(*args: int) -> datetime:
+    return datetime(*args, tzinfo=BERLIN).astimezone(timezone.utc)
+
+
+def chase(flow, sessions, when: datetime):
+    lines = run_chase_pass(sessions, flow.settings, when)
+    flow.clock.now = when
+    return lines, flow.flush()
+
+
+def offered_at(flow, when: datetime, n: int = 1, to: str = "Bob Builder <bob@corp.test>"):
+    flow.clock.now = when
+    for i in range(n):
+        flow.submit(handoff_mail(message_id=f"<m{i}-{when.timestamp()}@corp.test>",
+                                 subject=f"Task {i}", to=to, body=NO_DEADLINE))
+
+
+def test_an_offer_made_friday_evening_is_chased_monday_afternoon_exactly_once(
+        flow, sessions):
+    offered_at(flow, berlin(2026, 11, 27, 18, 30))
+    assert chase(flow, sessions, berlin(2026, 11, 27, 20, 0)) == ([], [])
+    assert chase(flow, sessions, berlin(2026, 11, 30, 12, 59)) == ([], [])
+    lines, mails = chase(flow, sessions, berlin(2026, 11, 30, 13, 5))
+    nudge = mail_to(mails, "bob@corp.test")
+    assert "A handoff waits for you" in nudge.get_body(("plain",)).get_content()
+    assert {"Accept", "Need info", "Decline", "Done"} <= set(links_of(nudge))
+    assert nudge["Auto-Submitted"] is None  # it asks Bob to act: OOO replies may come back
+    assert chase(flow, sessions, berlin(2026, 11, 30, 13, 10)) == ([], [])
+
+
+def test_three_handoffs_for_bob_are_one_digest(flow, sessions):
+    offered_at(flow, berlin(2026, 11, 24, 9, 0), n=3)
+    _lines, mails = chase(flow, sessions, berlin(2026, 11, 24, 13, 5))
+    [digest] = mails
+    text = digest.get_body(("plain",)).get_content()
+    assert str(digest["Subject"]) == "Reminder: 3 handoffs wait for you"
+    assert all(f"H-{n}" in text for n in (1, 2, 3))
+    assert text.count("Accept: ") == 3
+
+
+def test_escalation_goes_to_the_sender_and_the_contact_after_two_business_days(
+        tmp_path, database_url, sessions, clock):
+    from handoff.settings import load_settings
+    from tests.conftest import Flow
+
+    config = tmp_path / "handoff.toml"
+    config.write_text('[workflows.default]\nescalation_contact = "lead@corp.test"\n')
+    settings = load_settings(environ={"HANDOFF_CONFIG": str(config)},
+                             data_dir=tmp_path / "var", service_address=SERVICE,
+                             secret_key="k", database_url=database_url,
+                             timezone="Europe/Berlin")
+    flow = Flow(settings, sessions, clock)
+    offered_at(flow, berlin(2026, 11, 24, 10, 0))
+    chase(flow, sessions, berlin(2026, 11, 24, 14, 5))  # first nudge to Bob
+    chase(flow, sessions, berlin(2026, 11, 25, 14, 5))  # second nudge to Bob
+    _lines, mails = chase(flow, sessions, berlin(2026, 11, 26, 10, 5))
+    assert sorted(str(m["To"]) for m in mails) == ["Ana Example <ana@corp.test>",
+                                                    "lead@corp.test"]
+    assert "stalled" in mails[0].get_body(("plain",)).get_content()
+
+
+def test_needs_info_chases_the_sender_not_the_owner(flow, sessions, client):
+    from handoff.addresses import ServiceAddresses
+    from handoff.states import Action
+    from handoff.workflow import perform_action
+
+    offered_at(flow, berlin(2026, 11, 24, 9, 0))
+
+    with sessions.begin() as session:  # Bob asks a question at 09:30
+        h = session.get(Handoff, 1)
+        perform_action(session, ServiceAddresses(flow.settings), h, Action.NEED_INFO,
+                       h.owner, how="link", now=berlin(2026, 11, 24, 9, 30), note="Which?")
+    flow.clock.now = berlin(2026, 11, 24, 9, 30)
+    flow.flush()  # the question itself
+    _lines, mails = chase(flow, sessions, berlin(2026, 11, 25, 9, 35))
+    assert [str(m["To"]) for m in mails] == ["Ana Example <ana@corp.test>"]
+
+
+def test_a_person_gets_at_most_two_chase_mails_a_day_the_rest_waits(flow, sessions):
+    for hour in (9, 10, 11):
+        offered_at(flow, berlin(2026, 11, 24, hour, 0))
+    sent = []
+    for hour in (13, 14, 15, 16):
+        _lines, mails = chase(flow, sessions, berlin(2026, 11, 24, hour, 5))
+        sent += mails
+    assert len(sent) == 2  # the third nudge waits for tomorrow morning
+    _lines, mails = chase(flow, sessions, berlin(2026, 11, 25, 9, 5))
+    assert len(mails) == 1 and "H-3" in mails[0].get_body(("plain",)).get_content()
+
+
+def test_an_action_resets_the_timers(flow, sessions, client):
+    flow.clock.now = berlin(2026, 11, 24, 9, 0)
+    offer = mail_to(flow.submit(handoff_mail(body=NO_DEADLINE)), "bob@corp.test")
+    flow.clock.now = berlin(2026, 11, 24, 12, 0)
+    client.post(links_of(offer)["Accept"])
+    flow.flush()
+    assert chase(flow, sessions, berlin(2026, 11, 24, 13, 5)) == ([], [])
+
+
+def test_done_but_never_confirmed_closes_itself_after_five_business_days(flow, sessions,
+                                                                         client):
+    flow.clock.now = berlin(2026, 11, 24, 9, 0)
+    offer = mail_to(flow.submit(handoff_mail(body=NO_DEADLINE)), "bob@corp.test")
+    client.post(links_of(offer)["Done"], data={"note": "renewed"})
+    flow.flush()
+    _lines, mails = chase(flow, sessions, berlin(2026, 11, 26, 9, 5))
+    assert [str(m["To"]) for m in mails] == ["Ana Example <ana@corp.test>"]  # confirm?
+    lines, mails = chase(flow, sessions, berlin(2026, 12, 1, 9, 5))
+    assert [line.kind for line in lines] == ["auto_close"]
+    with sessions() as session:
+        assert session.get(Handoff, 1).status == "closed"
+
+
+def test_two_chasers_at_once_send_every_nudge_exactly_once(flow, sessions, database_url,
+                                                           tmp_path):
+    """Two `handoff chase --now` processes at the same instant, on the database under
+    test (SQLite and PostgreSQL runs of the suite): every step is claimed once."""
+    for i in range(20):
+        flow.clock.now = berlin(2026, 11, 24, 9, 0)
+        owner = f"Owner {i} <owner{i}@corp.test>"
+        flow.submit(handoff_mail(message_id=f"<x{i}@corp.test>", subject=f"T{i}", to=owner,
+                                 body=NO_DEADLINE))
+    flow.flush()
+    env = dict(os.environ, HANDOFF_DATABASE_URL=database_url,
+               HANDOFF_DATA_DIR=str(tmp_path / "var"), HANDOFF_SERVICE_ADDRESS=SERVICE,
+               HANDOFF_SECRET_KEY="test-secret-key", HANDOFF_TIMEZONE="Europe/Berlin")
+    argv = [sys.executable, "-m", "handoff", "chase", "--now", "2026-11-24T12:05:00Z"]
+    start = threading.Barrier(2)
+    results: list[subprocess.CompletedProcess[str]] = []
+
+    def run() -> None:
+        start.wait()
+        results.append(subprocess.run(argv, env=env, capture_output=True, text=True))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert all(r.returncode == 0 for r in results), [r.stderr[-500:] for r in results]
+    sent = [line for r in results for line in r.stdout.splitlines()
+            if line.startswith("sent ")]
+    assert len(sent) == 20  # one nudge per owner, between the two processes
+    with sessions() as session:
+        assert session.scalar(select(func.count(Nudge.id))) == 20
+    flow.clock.now = berlin(2026, 11, 24, 13, 5)
+    mails = flow.flush()
+    assert sorted(str(m["To"]) for m in mails) == sorted(
+        f"Owner {i} <owner{i}@corp.test>" for i in range(20))
+
+
+def test_handoff_chase_dry_run_prints_and_sends_nothing(flow, sessions, database_url,
+                                                        tmp_path):
+    offered_at(flow, berlin(2026, 11, 24, 9, 0))
+    flow.flush()
+    env = dict(os.environ, HANDOFF_DATABASE_URL=database_url,
+               HANDOFF_DATA_DIR=str(tmp_path / "var"), HANDOFF_SERVICE_ADDRESS=SERVICE,
+               HANDOFF_SECRET_KEY="test-secret-key", HANDOFF_TIMEZONE="Europe/Berlin")
+    out = subprocess.run([sys.executable, "-m", "handoff", "chase", "--now",
+                          "2026-11-24T12:05:00Z", "--dry-run"], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    assert out.startswith("would send nudge") and "bob@corp.test" in out and "H-1" in out
+    with sessions() as session:
+        assert session.scalar(select(func.count(Nudge.id))) == 0
+    assert flow.flush() == []
