@@ -27,6 +27,7 @@ test: $(VENV)/.test-extras
 bench: $(VENV)/.test-extras
 	$(BIN)/python -m benchmarks
 	$(BIN)/python -m benchmarks.reading
+	$(BIN)/python -m benchmarks.chase
 
 clean:
 	rm -rf $(VENV) var
