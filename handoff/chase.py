@@ -22,6 +22,7 @@ from handoff.addresses import ServiceAddresses
 from handoff.business_time import WorkingHours
 from handoff.chase_policy import ChasePolicy, Due, Step, due_steps
 from handoff.db import SessionFactory
+from handoff.errors import ConfigError
 from handoff.models import Handoff, Nudge, Person
 from handoff.outbox import queue_mail
 from handoff.people import ensure_person
@@ -55,18 +56,40 @@ class ChaseLine:
         return f"{self.kind:<10} {self.recipient:<32} {' '.join(self.refs)}"
 
 
-def working_hours(settings: Settings) -> WorkingHours:
-    """People's default hours: 09:00-17:00 Mon-Fri in HANDOFF_TIMEZONE, holidays of
-    ``[chase] country`` when configured (per-person hours: docs/chasing.md)."""
-    table = settings.extra.get("chase", {}) if isinstance(settings.extra.get("chase"),
-                                                          dict) else {}
-    return WorkingHours(zone=settings.timezone, country=table.get("country"))
+def working_hours(settings: Settings, address: str | None = None) -> WorkingHours:
+    """A person's working hours (SPEC 5): ``[people."addr"]`` in the TOML (zone, hours
+    "09:00-17:00", days ["mon", ...], country, subdivision), else the defaults of
+    ``[chase]`` (hours, days, country), else 09:00-17:00 Mon-Fri in HANDOFF_TIMEZONE."""
+    return _hours(settings, (address or "").lower())
+
+
+_CALENDAR_KEYS = frozenset({"country", "subdivision", "hours", "days", "zone"})
+_DAYS = {name: n for n, name in enumerate(("mon", "tue", "wed", "thu", "fri", "sat", "sun"))}
+
+
+def _hours(settings: Settings, address: str) -> WorkingHours:
+    chase = settings.extra.get("chase", {})
+    chase = chase if isinstance(chase, dict) else {}
+    people = settings.extra.get("people", {})
+    person = people.get(address, {}) if isinstance(people, dict) else {}
+    merged = {**chase, **(person if isinstance(person, dict) else {})}
+    try:
+        start, end = (time.fromisoformat(t.strip())
+                      for t in str(merged.get("hours", "09:00-17:00")).split("-", 1))
+        days = frozenset(_DAYS[str(d).lower()[:3]]
+                         for d in merged.get("days", ["mon", "tue", "wed", "thu", "fri"]))
+        return WorkingHours(zone=str(merged.get("zone", settings.timezone)), start=start,
+                            end=end, weekdays=days, country=merged.get("country"),
+                            subdivision=merged.get("subdivision"))
+    except (ValueError, KeyError) as exc:
+        where = f'[people."{address}"]' if person else "[chase]"
+        raise ConfigError(f"{where}: working hours not understood: {exc}") from exc
 
 
 def chase_policy(settings: Settings, workflow: str) -> ChasePolicy:
     table = settings.extra.get("chase", {})
-    numbers = {k: v for k, v in table.items() if k != "country"} if isinstance(table, dict) \
-        else {}
+    numbers = {k: v for k, v in table.items() if k not in _CALENDAR_KEYS} \
+        if isinstance(table, dict) else {}
     base = ChasePolicy.from_table(numbers)
     wf = settings.extra.get("workflows", {}).get(workflow, {})
     return ChasePolicy.from_table(wf.get("chase", {}), base) if isinstance(wf, dict) else base
@@ -76,7 +99,6 @@ def run_chase_pass(sessions: SessionFactory, settings: Settings, now: datetime, 
                    dry_run: bool = False, limit: int = 1000) -> list[ChaseLine]:
     """One pass as of ``now``.  A dry run rolls everything back and reports."""
     service = ServiceAddresses(settings)
-    hours = working_hours(settings)
     session = sessions()
     try:
         session.begin()
@@ -88,8 +110,8 @@ def run_chase_pass(sessions: SessionFactory, settings: Settings, now: datetime, 
         digests: dict[tuple[int, str], list[tuple[Handoff, Due]]] = {}
         people: dict[int, Person] = {}
         for handoff in due:
-            _look_at(session, settings, hours, handoff, now, digests, people)
-        lines = _send(session, service, hours, now, digests, people)
+            _look_at(session, settings, handoff, now, digests, people)
+        lines = _send(session, service, now, digests, people)
         if dry_run:
             session.rollback()
         else:
@@ -99,10 +121,13 @@ def run_chase_pass(sessions: SessionFactory, settings: Settings, now: datetime, 
         session.close()
 
 
-def _look_at(session: Session, settings: Settings, hours: WorkingHours, handoff: Handoff,
-             now: datetime, digests: dict[tuple[int, str], list[tuple[Handoff, Due]]],
+def _look_at(session: Session, settings: Settings, handoff: Handoff, now: datetime,
+             digests: dict[tuple[int, str], list[tuple[Handoff, Due]]],
              people: dict[int, Person]) -> None:
     status = Status(handoff.status)
+    # the clock counts the business time of whoever holds the ball
+    holder = handoff.owner if handoff.ball == "owner" and handoff.owner else handoff.sender
+    hours = working_hours(settings, holder.address)
     policy = chase_policy(settings, handoff.workflow)
     steps = due_steps(status, handoff.state_changed_at, handoff.deadline, hours, policy,
                       until=now)
@@ -112,10 +137,11 @@ def _look_at(session: Session, settings: Settings, hours: WorkingHours, handoff:
         select(Nudge).where(Nudge.handoff_id == handoff.id,
                             Nudge.epoch == handoff.state_changed_at))}
     waiting: list[datetime] = []
-    if not hours.is_working_time(now):  # nothing goes out outside working hours
-        steps, waiting = [], [hours.next_working_moment(now)]
     for due in steps:
         if due.step is Step.AUTO_CLOSE:
+            if not hours.is_working_time(now):
+                waiting.append(hours.next_working_moment(now))
+                continue
             if _claim(session, handoff, due, handoff.sender, now):
                 auto_close(session, ServiceAddresses(settings), handoff, now)
                 digests.setdefault((handoff.sender_id, "auto_close"), []).append(
@@ -126,12 +152,16 @@ def _look_at(session: Session, settings: Settings, hours: WorkingHours, handoff:
         for person in _recipients(session, settings, handoff, due, now):
             if (due.rule, due.number, person.id) in claimed:
                 continue
+            theirs = working_hours(settings, person.address)
+            if not theirs.is_working_time(now):  # nothing outside their working hours
+                waiting.append(theirs.next_working_moment(now))
+                continue
             if due.step is Step.NUDGE and person.id == handoff.owner_id and \
                     handoff.snoozed_until and handoff.snoozed_until > now:
                 waiting.append(handoff.snoozed_until)
                 continue
-            if _mails_today(session, hours, person, now) >= DAILY_CAP:
-                waiting.append(hours.next_morning(now))  # deferred, not dropped
+            if _mails_today(session, theirs, person, now) >= DAILY_CAP:
+                waiting.append(theirs.next_morning(now))  # deferred, not dropped
                 continue
             if _claim(session, handoff, due, person, now):
                 kind = "escalation" if due.step is Step.ESCALATE else "nudge"
@@ -180,7 +210,7 @@ def _mails_today(session: Session, hours: WorkingHours, person: Person,
                Nudge.claimed_at < now)) or 0)
 
 
-def _send(session: Session, service: ServiceAddresses, hours: WorkingHours, now: datetime,
+def _send(session: Session, service: ServiceAddresses, now: datetime,
           digests: dict[tuple[int, str], list[tuple[Handoff, Due]]],
           people: dict[int, Person]) -> list[ChaseLine]:
     lines = []

@@ -185,3 +185,43 @@ def test_handoff_chase_dry_run_prints_and_sends_nothing(flow, sessions, database
     with sessions() as session:
         assert session.scalar(select(func.count(Nudge.id))) == 0
     assert flow.flush() == []
+
+
+def test_each_person_is_chased_in_their_own_working_hours(tmp_path, database_url, sessions,
+                                                          clock):
+    """Bob works 09:00-17:00 in New York (TOML): a handoff offered to him Tuesday 09:00
+    in Berlin starts his clock at 09:00 New York time, so his first nudge (4 business
+    hours) comes at 13:00 New York, not at 13:00 Berlin."""
+    from handoff.settings import load_settings
+    from tests.conftest import Flow
+
+    config = tmp_path / "handoff.toml"
+    config.write_text('[chase]\ncountry = "DE"\n\n'
+                      '[people."bob@corp.test"]\nzone = "America/New_York"\n'
+                      'hours = "09:00-17:00"\ncountry = "US"\n')
+    settings = load_settings(environ={"HANDOFF_CONFIG": str(config)},
+                             data_dir=tmp_path / "var", service_address=SERVICE,
+                             secret_key="k", database_url=database_url,
+                             timezone="Europe/Berlin")
+    flow = Flow(settings, sessions, clock)
+    offered_at(flow, berlin(2026, 11, 24, 9, 0))
+    new_york = ZoneInfo("America/New_York")
+    assert chase(flow, sessions, berlin(2026, 11, 24, 13, 5)) == ([], [])
+    assert chase(flow, sessions, datetime(2026, 11, 24, 12, 55, tzinfo=new_york)) == ([], [])
+    _lines, mails = chase(flow, sessions, datetime(2026, 11, 24, 13, 5, tzinfo=new_york))
+    assert [str(m["To"]) for m in mails] == ["Bob Builder <bob@corp.test>"]
+
+
+def test_working_hours_that_cannot_be_read_are_a_clear_error(tmp_path):
+    import pytest
+
+    from handoff.chase import working_hours
+    from handoff.errors import ConfigError
+    from handoff.settings import load_settings
+
+    config = tmp_path / "handoff.toml"
+    config.write_text('[people."bob@corp.test"]\nhours = "nine to five"\n')
+    settings = load_settings(environ={"HANDOFF_CONFIG": str(config)},
+                             data_dir=tmp_path / "var", secret_key="k")
+    with pytest.raises(ConfigError, match='people."bob@corp.test"'):
+        working_hours(settings, "bob@corp.test")
