@@ -6,7 +6,8 @@ each recipient by inserting a ``Nudge`` row (its unique key makes a step go out 
 once, whichever of several chasers gets there first), and queues one digest mail per
 person for the pass.  Nothing goes out outside working hours, nobody gets more than
 ``DAILY_CAP`` chase mails a local day (the rest waits, it is not dropped), a snoozed
-owner is left alone, and done-but-unconfirmed handoffs close by themselves.
+handoff is left alone until the date and its clock then starts afresh, and
+done-but-unconfirmed handoffs close by themselves.
 """
 
 from __future__ import annotations
@@ -129,20 +130,26 @@ def _look_at(session: Session, settings: Settings, handoff: Handoff, now: dateti
     holder = handoff.owner if handoff.ball == "owner" and handoff.owner else handoff.sender
     hours = working_hours(settings, holder.address)
     policy = chase_policy(settings, handoff.workflow)
-    steps = due_steps(status, handoff.state_changed_at, handoff.deadline, hours, policy,
-                      until=now)
-    later = due_steps(status, handoff.state_changed_at, handoff.deadline, hours, policy,
+    # the clock (and the claims' epoch) starts at the state change, or at the end of a
+    # snooze: snoozing is an action, and actions reset the timers (SPEC 5)
+    epoch = handoff.state_changed_at
+    if handoff.snoozed_until is not None:
+        if handoff.snoozed_until > now:  # chasing paused: look again when it ends
+            handoff.next_chase_at = handoff.snoozed_until
+            return
+        epoch = max(epoch, handoff.snoozed_until)
+    steps = due_steps(status, epoch, handoff.deadline, hours, policy, until=now)
+    later = due_steps(status, epoch, handoff.deadline, hours, policy,
                       until=now + timedelta(days=400))
     claimed = {(n.rule, n.number, n.recipient_id) for n in session.scalars(
-        select(Nudge).where(Nudge.handoff_id == handoff.id,
-                            Nudge.epoch == handoff.state_changed_at))}
+        select(Nudge).where(Nudge.handoff_id == handoff.id, Nudge.epoch == epoch))}
     waiting: list[datetime] = []
     for due in steps:
         if due.step is Step.AUTO_CLOSE:
             if not hours.is_working_time(now):
                 waiting.append(hours.next_working_moment(now))
                 continue
-            if _claim(session, handoff, due, handoff.sender, now):
+            if _claim(session, handoff, due, handoff.sender, epoch, now):
                 auto_close(session, ServiceAddresses(settings), handoff, now)
                 digests.setdefault((handoff.sender_id, "auto_close"), []).append(
                     (handoff, due))
@@ -156,14 +163,10 @@ def _look_at(session: Session, settings: Settings, handoff: Handoff, now: dateti
             if not theirs.is_working_time(now):  # nothing outside their working hours
                 waiting.append(theirs.next_working_moment(now))
                 continue
-            if due.step is Step.NUDGE and person.id == handoff.owner_id and \
-                    handoff.snoozed_until and handoff.snoozed_until > now:
-                waiting.append(handoff.snoozed_until)
-                continue
             if _mails_today(session, theirs, person, now) >= DAILY_CAP:
                 waiting.append(theirs.next_morning(now))  # deferred, not dropped
                 continue
-            if _claim(session, handoff, due, person, now):
+            if _claim(session, handoff, due, person, epoch, now):
                 kind = "escalation" if due.step is Step.ESCALATE else "nudge"
                 digests.setdefault((person.id, kind), []).append((handoff, due))
                 people[person.id] = person
@@ -187,12 +190,12 @@ def _recipients(session: Session, settings: Settings, handoff: Handoff, due: Due
 
 
 def _claim(session: Session, handoff: Handoff, due: Due, person: Person,
-           now: datetime) -> bool:
+           epoch: datetime, now: datetime) -> bool:
     """Insert the step's row; False when another chaser got there first."""
     try:
         with session.begin_nested():
             session.add(Nudge(handoff_id=handoff.id, rule=due.rule, number=due.number,
-                              epoch=handoff.state_changed_at, recipient_id=person.id,
+                              epoch=epoch, recipient_id=person.id,
                               step=str(due.step), due_at=due.at, claimed_at=now))
         return True
     except IntegrityError:

@@ -36,6 +36,7 @@ COMMANDS: dict[str, Action] = {
     "confirm": Action.CONFIRM,
     "reopen": Action.REOPEN,
     "cancel": Action.CANCEL,
+    "snooze": Action.SNOOZE,
 }
 _FIRST_LINE = re.compile(
     r"^\s*(?P<word>" + "|".join(sorted(map(re.escape, COMMANDS), key=len, reverse=True))

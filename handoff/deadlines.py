@@ -51,6 +51,14 @@ def zone(name: str) -> tzinfo:
 _FIXED = re.compile(r"^UTC(?P<sign>[+-])(?P<h>\d{2}):(?P<m>\d{2})$")
 
 
+def names_a_time(phrase: str) -> bool:
+    """Does the phrase say a time of day ("5pm", "17:00", "noon", "EOD")?"""
+    text = phrase
+    for pattern, replacement in _SHORTHANDS:
+        text = pattern.sub(replacement, text)
+    return bool(_HAS_TIME.search(text))
+
+
 def sender_timezone(date: datetime | None, configured: str) -> str:
     """The zone a sender meant "Friday 5pm" in: the configured one (per person, else
     HANDOFF_TIMEZONE) when it agrees with the offset her mail's ``Date`` carries, else

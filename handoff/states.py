@@ -36,6 +36,7 @@ class Action(StrEnum):
     CONFIRM = "confirm"
     REOPEN = "reopen"
     CANCEL = "cancel"
+    SNOOZE = "snooze"
 
 
 OPEN_STATES = frozenset(
@@ -80,6 +81,10 @@ TRANSITIONS: dict[Action, Transition] = {
     Action.CANCEL: Transition(
         Role.SENDER, frozenset(OPEN_STATES), Status.CANCELLED,
         "Cancel", True, "Optional reason"),
+    # pauses chasing, changes no state (its target is ignored: see workflow.snooze)
+    Action.SNOOZE: Transition(
+        Role.OWNER, frozenset({Status.OFFERED, Status.ACCEPTED}), Status.OFFERED,
+        "Snooze", True, "Until when? (a date: Monday, Dec 3, 2026-12-03)"),
 }
 
 # Who holds the ball in each state, and what they owe next (status page, SPEC 1).
@@ -96,7 +101,8 @@ BALL: dict[Status, tuple[Role, str]] = {
 
 # Link actions offered to each role by mail, in button order; filtered by state.
 LINK_ACTIONS: dict[Role, tuple[Action, ...]] = {
-    Role.OWNER: (Action.ACCEPT, Action.NEED_INFO, Action.DECLINE, Action.DONE),
+    Role.OWNER: (Action.ACCEPT, Action.NEED_INFO, Action.DECLINE, Action.DONE,
+                 Action.SNOOZE),
     Role.SENDER: (Action.CONFIRM, Action.REOPEN),
 }
 

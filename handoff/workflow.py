@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from handoff.addresses import ServiceAddresses
+from handoff.deadlines import names_a_time, resolve_deadline
 from handoff.errors import ActionRefused
 from handoff.models import Event, Handoff, Person
 from handoff.outbox import queue_mail
@@ -204,6 +205,8 @@ def perform_action(
     note: str = "",
 ) -> Handoff:
     """Apply one action of SPEC 4's table, or raise :class:`ActionRefused`."""
+    if action is Action.SNOOZE:
+        return snooze(session, handoff, actor, note, how=how, now=now)
     rule = TRANSITIONS[action]
     if role_of(handoff, actor) is not rule.actor:
         raise ActionRefused(f"only the {rule.actor} may {action}", handoff_ref=handoff.ref)
@@ -226,6 +229,31 @@ def perform_action(
     if recipient is not None:
         queue_mail(session, service, handoff, kind, recipient, now,
                    {"note": note, "actor": actor.label})
+    return handoff
+
+
+def snooze(session: Session, handoff: Handoff, actor: Person, until_words: str, *,
+           how: str, now: datetime) -> Handoff:
+    """The owner pauses chasing until a date (SPEC 4, 5); the state stays, nobody is
+    told.  The words are read like a deadline ("Monday", "Dec 3"), in the service's
+    default zone (per-person zones: docs/chasing.md)."""
+    rule = TRANSITIONS[Action.SNOOZE]
+    if role_of(handoff, actor) is not rule.actor:
+        raise ActionRefused("only the owner may snooze", handoff_ref=handoff.ref)
+    if Status(handoff.status) not in rule.sources:
+        raise ActionRefused(f"{handoff.ref} is {handoff.status}; snooze is not possible now",
+                            handoff_ref=handoff.ref)
+    until = resolve_deadline(until_words or "tomorrow", now, "UTC")
+    if until.at is None or until.at <= now:
+        raise ActionRefused(f"snooze until {until_words!r}: give a date ahead",
+                            handoff_ref=handoff.ref)
+    at = until.at
+    if not names_a_time(until_words):  # "until Monday": Monday morning, not evening
+        at = at.replace(hour=0, minute=0, second=0, microsecond=0)
+    handoff.snoozed_until = at
+    handoff.next_chase_at = at
+    record_event(session, handoff, "snoozed", how, now, actor, until=until.at.isoformat(),
+                 words=until_words[:200])
     return handoff
 
 

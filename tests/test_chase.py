@@ -225,3 +225,34 @@ def test_working_hours_that_cannot_be_read_are_a_clear_error(tmp_path):
                              data_dir=tmp_path / "var", secret_key="k")
     with pytest.raises(ConfigError, match='people."bob@corp.test"'):
         working_hours(settings, "bob@corp.test")
+
+
+def test_a_snoozed_owner_is_not_chased_until_the_date_then_is(flow, sessions, client):
+    flow.clock.now = berlin(2026, 11, 24, 9, 0)
+    offer = mail_to(flow.submit(handoff_mail(body=NO_DEADLINE)), "bob@corp.test")
+    page = client.get(links_of(offer)["Snooze"]).get_data(as_text=True)
+    assert "Until when?" in page  # GET only asks
+    with sessions() as session:
+        assert session.get(Handoff, 1).snoozed_until is None
+    client.post(links_of(offer)["Snooze"], data={"note": "Monday"})
+    with sessions() as session:
+        h = session.get(Handoff, 1)
+        assert h.status == "offered" and h.snoozed_until is not None
+    assert chase(flow, sessions, berlin(2026, 11, 26, 13, 5)) == ([], [])  # Thursday
+    # Monday: the clock starts afresh at the snooze's end (00:00 UTC): 4 business hours
+    assert chase(flow, sessions, berlin(2026, 11, 30, 12, 55)) == ([], [])
+    _lines, mails = chase(flow, sessions, berlin(2026, 11, 30, 13, 5))
+    assert [str(m["To"]) for m in mails] == ["Bob Builder <bob@corp.test>"]  # no escalation
+
+
+def test_snooze_by_reply_and_a_date_in_the_past_is_refused(flow, sessions):
+    flow.clock.now = berlin(2026, 11, 24, 9, 0)
+    offer = mail_to(flow.submit(handoff_mail(body=NO_DEADLINE)), "bob@corp.test")
+    reply = handoff_mail(sender="Bob Builder <bob@corp.test>", to=str(offer["Reply-To"]),
+                         cc=None, subject=f"Re: {offer['Subject']}", body="snooze: Dec 3\n",
+                         message_id="<sz@corp.test>")
+    reply["In-Reply-To"] = offer["Message-ID"]
+    flow.submit(reply, rcpt=[str(offer["Reply-To"])], mail_from="bob@corp.test")
+    with sessions() as session:
+        until = session.get(Handoff, 1).snoozed_until
+    assert until is not None and until.date().isoformat() == "2026-12-03"
