@@ -32,6 +32,7 @@ from handoff.states import Status
 from handoff.workflow import auto_close, record_event
 from handoff.workflows import policy_for
 
+DEADLINE_RULES = frozenset({"deadline_near", "overdue"})
 CHASED = (Status.OFFERED, Status.ACCEPTED, Status.NEEDS_INFO, Status.DONE)
 DAILY_CAP = 2  # chase mails per person per local day (SPEC 5)
 WHY = {
@@ -132,7 +133,9 @@ def _look_at(session: Session, settings: Settings, handoff: Handoff, now: dateti
     policy = chase_policy(settings, handoff.workflow)
     # the clock (and the claims' epoch) starts at the state change, or at the end of a
     # snooze: snoozing is an action, and actions reset the timers (SPEC 5)
-    epoch = handoff.state_changed_at
+    # A reply in the thread (last_activity_at) restarts it too.  Deadline steps are
+    # keyed by the deadline itself: a comment does not make "overdue" come again.
+    epoch = max(handoff.state_changed_at, handoff.last_activity_at)
     if handoff.snoozed_until is not None:
         if handoff.snoozed_until > now:  # chasing paused: look again when it ends
             handoff.next_chase_at = handoff.snoozed_until
@@ -141,15 +144,22 @@ def _look_at(session: Session, settings: Settings, handoff: Handoff, now: dateti
     steps = due_steps(status, epoch, handoff.deadline, hours, policy, until=now)
     later = due_steps(status, epoch, handoff.deadline, hours, policy,
                       until=now + timedelta(days=400))
-    claimed = {(n.rule, n.number, n.recipient_id) for n in session.scalars(
-        select(Nudge).where(Nudge.handoff_id == handoff.id, Nudge.epoch == epoch))}
+
+    def key_of(due: Due) -> datetime:
+        if due.rule in DEADLINE_RULES and handoff.deadline is not None:
+            return handoff.deadline
+        return epoch
+
+    claimed = {(n.rule, n.number, n.recipient_id, n.epoch) for n in session.scalars(
+        select(Nudge).where(Nudge.handoff_id == handoff.id,
+                            Nudge.epoch.in_({epoch, handoff.deadline or epoch})))}
     waiting: list[datetime] = []
     for due in steps:
         if due.step is Step.AUTO_CLOSE:
             if not hours.is_working_time(now):
                 waiting.append(hours.next_working_moment(now))
                 continue
-            if _claim(session, handoff, due, handoff.sender, epoch, now):
+            if _claim(session, handoff, due, handoff.sender, key_of(due), now):
                 auto_close(session, ServiceAddresses(settings), handoff, now)
                 digests.setdefault((handoff.sender_id, "auto_close"), []).append(
                     (handoff, due))
@@ -157,7 +167,7 @@ def _look_at(session: Session, settings: Settings, handoff: Handoff, now: dateti
             handoff.next_chase_at = None
             return
         for person in _recipients(session, settings, handoff, due, now):
-            if (due.rule, due.number, person.id) in claimed:
+            if (due.rule, due.number, person.id, key_of(due)) in claimed:
                 continue
             theirs = working_hours(settings, person.address)
             if not theirs.is_working_time(now):  # nothing outside their working hours
@@ -166,9 +176,9 @@ def _look_at(session: Session, settings: Settings, handoff: Handoff, now: dateti
             if _mails_today(session, theirs, person, now) >= DAILY_CAP:
                 waiting.append(theirs.next_morning(now))  # deferred, not dropped
                 continue
-            if _claim(session, handoff, due, person, epoch, now):
-                kind = "escalation" if due.step is Step.ESCALATE else "nudge"
-                digests.setdefault((person.id, kind), []).append((handoff, due))
+            if _claim(session, handoff, due, person, key_of(due), now):
+                # one digest per person per pass, reminders and escalations together
+                digests.setdefault((person.id, "chase"), []).append((handoff, due))
                 people[person.id] = person
     upcoming = [d.at for d in later if d.at > now] + waiting
     handoff.next_chase_at = min(upcoming) if upcoming else None
@@ -225,6 +235,8 @@ def _send(session: Session, service: ServiceAddresses, now: datetime,
         latest: dict[int, tuple[Handoff, Due]] = {}
         for handoff, due in entries:  # several steps of one handoff due: one item
             latest[handoff.id] = (handoff, due)
+        kind = "escalation" if any(d.step is Step.ESCALATE for _h, d in entries) \
+            else "nudge"
         items = [{"handoff_id": h.id, "ref": h.ref, "rule": d.rule, "number": d.number,
                   "why": WHY.get((d.rule, d.step), d.rule)} for h, d in latest.values()]
         first = entries[0][0]

@@ -313,6 +313,7 @@ def add_comment(
     """A reply in the thread that is not a command (SPEC 4)."""
     record_event(session, handoff, "comment", "reply", now, author, text=text[:10000])
     handoff.last_activity_at = now
+    handoff.next_chase_at = now  # a reply resets the chase timers (SPEC 5)
     if handoff.owner_id == author.id:
         handoff.owner_away_since = None  # a real reply: back
     if not notify:

@@ -256,3 +256,49 @@ def test_snooze_by_reply_and_a_date_in_the_past_is_refused(flow, sessions):
     with sessions() as session:
         until = session.get(Handoff, 1).snoozed_until
     assert until is not None and until.date().isoformat() == "2026-12-03"
+
+
+def test_a_reply_in_the_thread_resets_the_timers(flow, sessions):
+    flow.clock.now = berlin(2026, 11, 24, 9, 0)
+    offer = mail_to(flow.submit(handoff_mail(body=NO_DEADLINE)), "bob@corp.test")
+    flow.clock.now = berlin(2026, 11, 24, 12, 0)  # Bob writes back, not a command
+    reply = handoff_mail(sender="Bob Builder <bob@corp.test>", to=str(offer["Reply-To"]),
+                         cc=None, subject=f"Re: {offer['Subject']}", message_id="<c@corp.test>",
+                         body="Looking into it, which hosts are affected?\n")
+    reply["In-Reply-To"] = offer["Message-ID"]
+    flow.submit(reply, rcpt=[str(offer["Reply-To"])], mail_from="bob@corp.test")
+    assert chase(flow, sessions, berlin(2026, 11, 24, 13, 5)) == ([], [])  # was due 13:00
+    _lines, mails = chase(flow, sessions, berlin(2026, 11, 24, 16, 5))  # 12:00 + 4 bh
+    assert [str(m["To"]) for m in mails] == ["Bob Builder <bob@corp.test>"]
+
+
+def test_overdue_handoffs_of_one_person_are_one_digest_and_come_once(flow, sessions):
+    flow.clock.now = berlin(2026, 11, 24, 9, 0)
+    for i in range(3):
+        flow.submit(handoff_mail(message_id=f"<o{i}@corp.test>", subject=f"Due {i}",
+                                 body="Done when: done\nDeadline: Wednesday 5pm\n"))
+    flow.flush()
+    chase(flow, sessions, berlin(2026, 11, 24, 13, 5))  # first nudges (unaccepted)
+    _lines, mails = chase(flow, sessions, berlin(2026, 11, 26, 9, 5))  # Thursday morning
+    to_bob = mail_to(mails, "bob@corp.test")
+    text = to_bob.get_body(("plain",)).get_content()
+    assert text.count("its deadline has passed") == 3
+    mail_to(mails, "ana@corp.test")  # the sender hears of the overdue ones too
+    assert chase(flow, sessions, berlin(2026, 11, 26, 9, 10)) == ([], [])
+
+
+def test_a_public_holiday_is_skipped_by_the_chaser(tmp_path, database_url, sessions, clock):
+    from handoff.settings import load_settings
+    from tests.conftest import Flow
+
+    config = tmp_path / "handoff.toml"
+    config.write_text('[chase]\ncountry = "DE"\n')
+    settings = load_settings(environ={"HANDOFF_CONFIG": str(config)},
+                             data_dir=tmp_path / "var", service_address=SERVICE,
+                             secret_key="k", database_url=database_url,
+                             timezone="Europe/Berlin")
+    flow = Flow(settings, sessions, clock)
+    offered_at(flow, berlin(2026, 12, 24, 16, 0))  # Thursday before Christmas
+    assert chase(flow, sessions, berlin(2026, 12, 25, 12, 5)) == ([], [])  # holiday
+    _lines, mails = chase(flow, sessions, berlin(2026, 12, 28, 12, 5))  # Monday
+    assert [str(m["To"]) for m in mails] == ["Bob Builder <bob@corp.test>"]
