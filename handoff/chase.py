@@ -97,6 +97,17 @@ def chase_policy(settings: Settings, workflow: str) -> ChasePolicy:
     return ChasePolicy.from_table(wf.get("chase", {}), base) if isinstance(wf, dict) else base
 
 
+def check_chase_settings(settings: Settings) -> None:
+    """Read every chase number and everyone's working hours once, at start, so a typo
+    in the TOML fails then (a ConfigError naming the table), not at the first pass."""
+    workflows = settings.extra.get("workflows", {})
+    for name in ["default", *(workflows if isinstance(workflows, dict) else {})]:
+        chase_policy(settings, name)
+    people = settings.extra.get("people", {})
+    for address in [None, *(people if isinstance(people, dict) else {})]:
+        working_hours(settings, address)
+
+
 def run_chase_pass(sessions: SessionFactory, settings: Settings, now: datetime, *,
                    dry_run: bool = False, limit: int = 1000) -> list[ChaseLine]:
     """One pass as of ``now``.  A dry run rolls everything back and reports."""

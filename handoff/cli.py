@@ -20,7 +20,7 @@ from sqlalchemy import text
 
 from handoff.db import SessionFactory, make_engine, make_session_factory
 from handoff.errors import HandoffError
-from handoff.chase import run_chase_pass
+from handoff.chase import check_chase_settings, run_chase_pass
 from handoff.foreground import Foreground
 from handoff.guards import Envelope
 from handoff.intake import process_pending, read_message, retry_failed, warm_up
@@ -100,6 +100,7 @@ class Service:
         upgrade_database(self.engine)
         settings = self.settings
         check_workflows(settings)  # a typo in [workflows] fails at start, not at a mail
+        check_chase_settings(settings)
         # With the listener in this process, workers give way to its transactions; the
         # GIL is handed over every millisecond instead of every five, so a listener
         # waiting for it answers a command promptly while a worker computes.

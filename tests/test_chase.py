@@ -302,3 +302,47 @@ def test_a_public_holiday_is_skipped_by_the_chaser(tmp_path, database_url, sessi
     assert chase(flow, sessions, berlin(2026, 12, 25, 12, 5)) == ([], [])  # holiday
     _lines, mails = chase(flow, sessions, berlin(2026, 12, 28, 12, 5))  # Monday
     assert [str(m["To"]) for m in mails] == ["Bob Builder <bob@corp.test>"]
+
+
+def test_a_workflow_sets_its_own_chase_numbers_and_typos_fail_at_start(
+        tmp_path, database_url, sessions, clock):
+    import pytest
+
+    from handoff.chase import check_chase_settings
+    from handoff.errors import ConfigError
+    from handoff.settings import load_settings
+    from tests.conftest import Flow
+
+    config = tmp_path / "handoff.toml"
+    config.write_text("[chase]\nunaccepted_first = 2\n\n"
+                      "[workflows.urgent.chase]\nunaccepted_first = 1\n")
+    settings = load_settings(environ={"HANDOFF_CONFIG": str(config)},
+                             data_dir=tmp_path / "var", service_address=SERVICE,
+                             secret_key="k", database_url=database_url,
+                             timezone="Europe/Berlin")
+    check_chase_settings(settings)
+    flow = Flow(settings, sessions, clock)
+    flow.clock.now = berlin(2026, 11, 24, 9, 0)
+    flow.submit(handoff_mail(body=NO_DEADLINE), rcpt=["handoff+urgent@acme.test"])
+    flow.submit(handoff_mail(body=NO_DEADLINE, message_id="<n2@corp.test>", subject="Other"))
+    flow.flush()
+    lines, _mails = chase(flow, sessions, berlin(2026, 11, 24, 10, 5))
+    assert [line.refs for line in lines] == [("H-1",)]  # the urgent one, after 1 hour
+    lines, _mails = chase(flow, sessions, berlin(2026, 11, 24, 11, 5))
+    assert [line.refs for line in lines] == [("H-2",)]  # the default one, after 2 ([chase])
+
+    config.write_text("[workflows.urgent.chase]\nunacepted_first = 1\n")
+    typo = load_settings(environ={"HANDOFF_CONFIG": str(config)},
+                         data_dir=tmp_path / "var", secret_key="k")
+    with pytest.raises(ConfigError, match="unknown chase settings"):
+        check_chase_settings(typo)
+
+
+def test_a_daylight_saving_week_through_the_chaser(flow, sessions):
+    """Offered Friday 29 October 2027 16:00 in Berlin; winter time from Sunday: the
+    first nudge is Monday 12:00 on the wall clock (1 h Friday + 3 h Monday), once."""
+    offered_at(flow, berlin(2027, 10, 29, 16, 0))
+    assert chase(flow, sessions, berlin(2027, 11, 1, 11, 55)) == ([], [])
+    _lines, mails = chase(flow, sessions, berlin(2027, 11, 1, 12, 5))
+    assert len(mails) == 1
+    assert chase(flow, sessions, berlin(2027, 11, 1, 12, 10)) == ([], [])
