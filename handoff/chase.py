@@ -24,7 +24,7 @@ from handoff.business_time import WorkingHours
 from handoff.chase_policy import ChasePolicy, Due, Step, due_steps
 from handoff.db import SessionFactory
 from handoff.errors import ConfigError
-from handoff.models import Handoff, Nudge, Person
+from handoff.models import Handoff, Nudge, OutboxMail, Person
 from handoff.outbox import queue_mail
 from handoff.people import ensure_person
 from handoff.settings import Settings
@@ -109,8 +109,23 @@ def check_chase_settings(settings: Settings) -> None:
 
 
 def run_chase_pass(sessions: SessionFactory, settings: Settings, now: datetime, *,
-                   dry_run: bool = False, limit: int = 1000) -> list[ChaseLine]:
-    """One pass as of ``now``.  A dry run rolls everything back and reports."""
+                   dry_run: bool = False, batch: int = 200) -> list[ChaseLine]:
+    """One pass as of ``now``, in short transactions of ``batch`` due handoffs (the
+    write lock is shared with the SMTP listener); a dry run rolls back and reports."""
+    lines: list[ChaseLine] = []
+    previous: set[int] = set()
+    digest_of: dict[int, int] = {}  # person -> this pass's digest (outbox id)
+    while True:  # every handoff looked at gets a later next_chase_at, so batches move on
+        found, looked_at = _one_batch(sessions, settings, now, dry_run, batch, digest_of)
+        lines += found
+        if len(looked_at) < batch or dry_run or looked_at == previous:
+            return lines
+        previous = looked_at
+
+
+def _one_batch(sessions: SessionFactory, settings: Settings, now: datetime,
+               dry_run: bool, limit: int, digest_of: dict[int, int]
+               ) -> tuple[list[ChaseLine], set[int]]:
     service = ServiceAddresses(settings)
     session = sessions()
     try:
@@ -124,12 +139,12 @@ def run_chase_pass(sessions: SessionFactory, settings: Settings, now: datetime, 
         people: dict[int, Person] = {}
         for handoff in due:
             _look_at(session, settings, handoff, now, digests, people)
-        lines = _send(session, service, now, digests, people)
+        lines = _send(session, service, now, digests, people, digest_of)
         if dry_run:
             session.rollback()
         else:
             session.commit()
-        return lines
+        return lines, {h.id for h in due}
     finally:
         session.close()
 
@@ -236,7 +251,7 @@ def _mails_today(session: Session, hours: WorkingHours, person: Person,
 
 def _send(session: Session, service: ServiceAddresses, now: datetime,
           digests: dict[tuple[int, str], list[tuple[Handoff, Due]]],
-          people: dict[int, Person]) -> list[ChaseLine]:
+          people: dict[int, Person], digest_of: dict[int, int]) -> list[ChaseLine]:
     lines = []
     for (person_id, kind), entries in sorted(digests.items()):
         person = people[person_id]
@@ -250,8 +265,17 @@ def _send(session: Session, service: ServiceAddresses, now: datetime,
             else "nudge"
         items = [{"handoff_id": h.id, "ref": h.ref, "rule": d.rule, "number": d.number,
                   "why": WHY.get((d.rule, d.step), d.rule)} for h, d in latest.values()]
-        first = entries[0][0]
-        queue_mail(session, service, first, kind, person, now, {"items": items})
+        earlier = session.get(OutboxMail, digest_of[person_id]) \
+            if person_id in digest_of else None
+        if earlier is not None and earlier.status == "queued":  # an earlier batch's digest
+            earlier.context = {"items": [*earlier.context.get("items", []), *items]}
+            if kind == "escalation":
+                earlier.kind = kind
+        else:
+            mail = queue_mail(session, service, entries[0][0], kind, person, now,
+                              {"items": items})
+            session.flush()
+            digest_of[person_id] = mail.id
         for handoff, due in entries:
             record_event(session, handoff, f"chased_{kind}", "system", now, None,
                          to=person.address, rule=due.rule, number=due.number)

@@ -119,7 +119,7 @@ class Service:
                 after=outbox.wake.set)
             chaser = WorkerLoop(
                 "chaser", lambda: len(run_chase_pass(self.sessions, settings, self.clock())),
-                idle=60.0, after=outbox.wake.set)
+                idle=60.0, after=outbox.wake.set, foreground=foreground)
             self.loops = [inbound.start(), outbox.start(), chaser.start()]
         if self.want_smtp:
             wake = self.loops[0].wake.set if self.loops else None

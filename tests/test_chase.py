@@ -346,3 +346,14 @@ def test_a_daylight_saving_week_through_the_chaser(flow, sessions):
     _lines, mails = chase(flow, sessions, berlin(2027, 11, 1, 12, 5))
     assert len(mails) == 1
     assert chase(flow, sessions, berlin(2027, 11, 1, 12, 10)) == ([], [])
+
+
+def test_a_pass_works_through_every_due_handoff_in_short_batches(flow, sessions):
+    offered_at(flow, berlin(2026, 11, 24, 9, 0), n=12)
+    flow.flush()
+    lines = run_chase_pass(sessions, flow.settings, berlin(2026, 11, 24, 13, 5), batch=5)
+    assert sorted(ref for line in lines for ref in line.refs) == sorted(
+        f"H-{n}" for n in range(1, 13))
+    flow.clock.now = berlin(2026, 11, 24, 13, 5)
+    [digest] = flow.flush()  # still one mail for Bob: later batches joined the first
+    assert digest.get_body(("plain",)).get_content().count("Accept: ") == 12
