@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Sequence
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -47,6 +47,9 @@ class Arrival:
     raw: bytes
     mail_from: str
     rcpt_tos: tuple[str, ...]
+    # what the door knows it by (IMAP UID, a provider's token): a second arrival with the
+    # same id is the same message, and stores nothing
+    external_id: str | None = None
 
 
 def receive_message(
@@ -57,12 +60,14 @@ def receive_message(
     rcpt_tos: list[str],
     source: str,
     now: datetime,
+    external_id: str | None = None,
 ) -> int:
-    """Commit the raw message and its envelope; return its receipt number.
+    """Commit the raw message and its envelope; return its receipt number (the earlier
+    one when ``external_id`` was stored before).
 
     Raises :class:`StorageError` when the commit fails, so the caller can answer 451.
     """
-    return receive_messages(sessions, [Arrival(raw, mail_from, tuple(rcpt_tos))],
+    return receive_messages(sessions, [Arrival(raw, mail_from, tuple(rcpt_tos), external_id)],
                             source=source, now=now)[0]
 
 
@@ -73,7 +78,7 @@ def receive_messages(sessions: SessionFactory, arrivals: Sequence[Arrival], *,
     their receipt numbers in order.  All or none: :class:`StorageError` on failure."""
     rows = [{"received_at": now, "source": source, "mail_from": _reverse_path(a.mail_from),
              "rcpt_tos": list(a.rcpt_tos), "raw": a.raw, "status": "queued", "attempts": 0,
-             "problems": []} for a in arrivals]
+             "problems": [], "external_id": a.external_id} for a in arrivals]
     if not rows:
         return []
     engine = sessions.kw["bind"]
@@ -81,12 +86,32 @@ def receive_messages(sessions: SessionFactory, arrivals: Sequence[Arrival], *,
         # Core, not the ORM: this runs for every SMTP transaction, and the unit of work
         # costs several times the INSERT itself.
         with engine.begin() as conn:
+            if any(a.external_id for a in arrivals):
+                return _insert_new(conn, rows)
             if len(rows) == 1:
                 return [int(conn.execute(_INSERT_INBOUND, rows[0]).inserted_primary_key[0])]
             result = conn.execute(_INSERT_INBOUND_RETURNING, rows)
             return [int(row_id) for row_id in result.scalars()]
     except (SQLAlchemyError, OSError) as exc:
         raise StorageError(f"could not store message: {exc}") from exc
+
+
+def _insert_new(conn: Connection, rows: list[dict[str, object]]) -> list[int]:
+    """Insert the rows whose ``external_id`` is not stored yet; the stored row's number
+    for the others.  (Two doors racing on one id: the unique constraint fails one
+    transaction, which is then a :class:`StorageError` the door retries.)"""
+    ids = [str(r["external_id"]) for r in rows if r["external_id"]]
+    known = dict(conn.execute(select(InboundMessage.external_id, InboundMessage.id)
+                              .where(InboundMessage.external_id.in_(ids))).tuples().all())
+    receipts = []
+    for row in rows:
+        earlier = known.get(str(row["external_id"])) if row["external_id"] else None
+        if earlier is None:
+            earlier = int(conn.execute(_INSERT_INBOUND, row).inserted_primary_key[0])
+            if row["external_id"]:
+                known[str(row["external_id"])] = earlier
+        receipts.append(int(earlier))
+    return receipts
 
 
 def _reverse_path(mail_from: str) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     ForeignKey,
     Index,
@@ -65,6 +66,9 @@ class InboundMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     handoff_id: Mapped[int | None] = mapped_column(ForeignKey("handoffs.id"))
+    # what the door knows the message by (``imap:<mailbox>:<uidvalidity>:<uid>``,
+    # ``mailgun:<token>``): a second delivery of the same thing stores nothing
+    external_id: Mapped[str | None] = mapped_column(String(600), unique=True)
 
     __table_args__ = (Index("ix_inbound_status", "status", "id"),)
 
@@ -205,3 +209,57 @@ class ActionToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ImapCursor(Base):
+    """Where the IMAP watcher is in one mailbox (SPEC 8): messages with a UID above
+    ``last_uid`` under this ``uidvalidity`` are new.  A changed UIDVALIDITY (RFC 3501
+    2.3.1.1) means the server renumbered: the watcher starts over, and Message-ID and
+    ``inbound_messages.external_id`` keep it from storing anything twice."""
+
+    __tablename__ = "imap_cursors"
+    mailbox: Mapped[str] = mapped_column(String(512), primary_key=True)  # user@host/folder
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebhookEvent(Base):
+    """A handoff event for the outbound event webhooks (SPEC 8), written in the same
+    transaction as the change (a transactional outbox): the webhook worker fans each one
+    out to the configured endpoints as :class:`WebhookDelivery` rows."""
+
+    __tablename__ = "webhook_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id"), index=True)
+    type: Mapped[str] = mapped_column(String(32))  # handoff.created, handoff.accepted, ...
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued | fanned
+
+    __table_args__ = (Index("ix_webhook_events_status", "status", "id"),)
+
+
+class WebhookDelivery(Base):
+    """One event to one endpoint, retried with backoff; its attempts are the delivery log
+    the handoff's page shows."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("webhook_events.id"))
+    handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id"), index=True)
+    endpoint: Mapped[str] = mapped_column(String(1024))
+    type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    # queued | sending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    log: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # each attempt
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("event_id", "endpoint", name="uq_webhook_delivery_once"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    )
