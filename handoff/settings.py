@@ -39,6 +39,25 @@ class Settings:
     view_key: str = ""
     token_ttl_days: int = 30
     production: bool = False
+    # outgoing: the smarthost's login and whether to insist on STARTTLS (SPEC 8)
+    smarthost_user: str = ""
+    smarthost_password: str = ""
+    smarthost_tls: str = "auto"  # auto (STARTTLS when offered) | starttls | none | tls
+    # IMAP: a mailbox to read (imaps://user:pass@host:port/INBOX, or the parts)
+    imap_url: str = ""
+    imap_host: str = ""  # or the parts; the URL wins over them
+    imap_port: int = 0  # 0: 993 with TLS, 143 without
+    imap_user: str = ""
+    imap_password: str = ""
+    imap_folder: str = "INBOX"
+    imap_tls: bool = True
+    imap_move_to: str = "handoff-done"  # the folder read messages are moved to
+    imap_poll_seconds: int = 60  # where IDLE is not offered
+    # provider inbound webhooks (webhooks/): credentials; empty = that route is off
+    mailgun_signing_key: str = ""
+    postmark_auth: str = ""  # user:password for HTTP basic auth
+    sendgrid_auth: str = ""  # user:password for HTTP basic auth
+    webhook_replay_seconds: int = 300
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -95,6 +114,22 @@ _FIELDS: dict[str, tuple[str, Any]] = {
     "VIEW_KEY": ("view_key", str),
     "TOKEN_TTL_DAYS": ("token_ttl_days", int),
     "PRODUCTION": ("production", lambda v: str(v).lower() in ("1", "true", "yes")),
+    "SMARTHOST_USER": ("smarthost_user", str),
+    "SMARTHOST_PASSWORD": ("smarthost_password", str),
+    "SMARTHOST_TLS": ("smarthost_tls", str),
+    "IMAP_URL": ("imap_url", str),
+    "IMAP_HOST": ("imap_host", str),
+    "IMAP_PORT": ("imap_port", int),
+    "IMAP_USER": ("imap_user", str),
+    "IMAP_PASSWORD": ("imap_password", str),
+    "IMAP_FOLDER": ("imap_folder", str),
+    "IMAP_TLS": ("imap_tls", lambda v: str(v).lower() in ("1", "true", "yes")),
+    "IMAP_MOVE_TO": ("imap_move_to", str),
+    "IMAP_POLL_SECONDS": ("imap_poll_seconds", int),
+    "MAILGUN_SIGNING_KEY": ("mailgun_signing_key", str),
+    "POSTMARK_AUTH": ("postmark_auth", str),
+    "SENDGRID_AUTH": ("sendgrid_auth", str),
+    "WEBHOOK_REPLAY_SECONDS": ("webhook_replay_seconds", int),
 }
 
 
