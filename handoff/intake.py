@@ -13,7 +13,7 @@ import re
 import traceback
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -96,7 +96,7 @@ def receive_messages(sessions: SessionFactory, arrivals: Sequence[Arrival], *,
         raise StorageError(f"could not store message: {exc}") from exc
 
 
-def _insert_new(conn: Connection, rows: list[dict[str, object]]) -> list[int]:
+def _insert_new(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
     """Insert the rows whose ``external_id`` is not stored yet; the stored row's number
     for the others.  (Two doors racing on one id: the unique constraint fails one
     transaction, which is then a :class:`StorageError` the door retries.)"""
@@ -107,7 +107,9 @@ def _insert_new(conn: Connection, rows: list[dict[str, object]]) -> list[int]:
     for row in rows:
         earlier = known.get(str(row["external_id"])) if row["external_id"] else None
         if earlier is None:
-            earlier = int(conn.execute(_INSERT_INBOUND, row).inserted_primary_key[0])
+            key = conn.execute(_INSERT_INBOUND, row).inserted_primary_key
+            assert key is not None
+            earlier = int(key[0])
             if row["external_id"]:
                 known[str(row["external_id"])] = earlier
         receipts.append(int(earlier))

@@ -18,6 +18,7 @@ from typing import Any, Mapping
 from handoff.errors import ConfigError
 
 MB = 1024 * 1024
+SMARTHOST_TLS_MODES = ("auto", "starttls", "tls", "none")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Settings:
     smarthost_user: str = ""
     smarthost_password: str = ""
     smarthost_tls: str = "auto"  # auto (STARTTLS when offered) | starttls | none | tls
+    smarthost_ca: str = ""  # a CA bundle to verify the smarthost by; empty: the system's
     # IMAP: a mailbox to read (imaps://user:pass@host:port/INBOX, or the parts)
     imap_url: str = ""
     imap_host: str = ""  # or the parts; the URL wins over them
@@ -117,6 +119,7 @@ _FIELDS: dict[str, tuple[str, Any]] = {
     "SMARTHOST_USER": ("smarthost_user", str),
     "SMARTHOST_PASSWORD": ("smarthost_password", str),
     "SMARTHOST_TLS": ("smarthost_tls", str),
+    "SMARTHOST_CA": ("smarthost_ca", str),
     "IMAP_URL": ("imap_url", str),
     "IMAP_HOST": ("imap_host", str),
     "IMAP_PORT": ("imap_port", int),
@@ -185,6 +188,8 @@ def load_settings(environ: Mapping[str, str] | None = None, *, read_only: bool =
         if production:
             raise ConfigError("HANDOFF_SECRET_KEY is required in production mode")
         values["secret_key"] = _dev_secret(data_dir, create=not read_only)
+    if values.get("smarthost_tls", "auto") not in SMARTHOST_TLS_MODES:
+        raise ConfigError(f"HANDOFF_SMARTHOST_TLS must be one of {', '.join(SMARTHOST_TLS_MODES)}")
     web_host = values.get("web_host", "127.0.0.1")
     if not is_loopback_host(web_host) and not values.get("view_key"):
         raise ConfigError(

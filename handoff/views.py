@@ -118,3 +118,16 @@ def list_handoffs(session: Session, filters: Filters, limit: int, offset: int,
     rows = session.scalars(_filtered(select(Handoff), filters)
                            .order_by(Handoff.id.desc()).limit(limit).offset(offset))
     return [summarize(h, now) for h in rows.unique()], int(total)
+
+
+def failed_mails(session: Session, limit: int = 20) -> list[dict[str, Any]]:
+    """Mail that failed for good, newest first: the status page shows it (SPEC 8)."""
+    mails = session.scalars(select(OutboxMail).where(OutboxMail.status == "failed")
+                            .order_by(OutboxMail.id.desc()).limit(limit))
+    out = []
+    for mail in mails:
+        handoff = session.get(Handoff, mail.handoff_id)
+        out.append({"ref": handoff.ref if handoff else f"H-{mail.handoff_id}",
+                    "kind": mail.kind, "to": mail.recipient.address,
+                    "error": mail.last_error or "", "at": iso(mail.created_at)})
+    return out

@@ -20,12 +20,14 @@ from sqlalchemy import bindparam, select, update
 from handoff.db import SessionFactory
 from handoff.models import Handoff, OutboxMail
 from handoff.settings import Settings
+from handoff.delivery import note_mail_failed
+from handoff.addresses import ServiceAddresses
 from mailer.compose import Composed, MailRenderer
+from mailer.smarthost import SMTP_TIMEOUT, open_smarthost, server_said
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 MAX_ATTEMPTS = 12
-SMTP_TIMEOUT = 30
 # A claimed row whose sender died is taken up again after this (it may then be sent
 # twice, which is better than never).
 CLAIM_LEASE = timedelta(minutes=10)
@@ -36,11 +38,14 @@ def backoff(attempts: int) -> timedelta:
 
 
 class Deliverer:
-    def __init__(self, settings: Settings, sessions: SessionFactory, clock: Clock) -> None:
+    def __init__(self, settings: Settings, sessions: SessionFactory, clock: Clock,
+                 smtp_timeout: float = SMTP_TIMEOUT) -> None:
         self.settings = settings
+        self.smtp_timeout = smtp_timeout
         self.sessions = sessions
         self.clock = clock
         self.renderer = MailRenderer(settings)
+        self.service = ServiceAddresses(settings)
 
     def deliver_pending(self, limit: int = 50) -> int:
         """Send what is due; return how many rows were attempted.
@@ -109,21 +114,30 @@ class Deliverer:
             if target is None:
                 return str(self._write_eml(mail_id, composed)), None, False, None
             if connection is None:
-                connection = smtplib.SMTP(target[0], target[1], timeout=SMTP_TIMEOUT)
+                connection = open_smarthost(self.settings, self.smtp_timeout)
             connection.send_message(composed.message, from_addr=composed.envelope_from,
                                     to_addrs=[composed.recipient])
             return f"{target[0]}:{target[1]}", None, False, connection
+        except smtplib.SMTPRecipientsRefused as exc:  # our one recipient: its own code
+            code, said = next(iter(exc.recipients.values()), (450, b"refused"))
+            return None, f"{code} {server_said(said)}", 500 <= code < 600, connection
+        except smtplib.SMTPServerDisconnected as exc:
+            return None, f"disconnected: {exc}", False, None
         except smtplib.SMTPResponseException as exc:
+            # smtplib sent RSET after a refused MAIL/RCPT/DATA: the connection is reusable
             permanent = 500 <= exc.smtp_code < 600
-            keep = connection if exc.smtp_code < 500 or permanent else None
-            return None, f"{exc.smtp_code} {exc.smtp_error!r}", permanent, keep
+            return None, f"{exc.smtp_code} {server_said(exc.smtp_error)}", permanent, connection
         except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+            # refused connection, timeout, TLS failure, SmarthostRefused: try later
+            if connection is not None:
+                connection.close()
             return None, f"{type(exc).__name__}: {exc}", False, None
 
     def _record(self, outcomes: list[tuple[int, str | None, str | None, bool]]) -> None:
         if not outcomes:
             return
         now = self.clock()
+        failed: list[tuple[int, str]] = []
         sent = [{"mail_id": mail_id, "where": where}
                 for mail_id, where, error, _permanent in outcomes if error is None]
         with self.sessions.begin() as session:
@@ -141,11 +155,16 @@ class Deliverer:
                 if permanent or attempts >= MAX_ATTEMPTS:
                     values = {"status": "failed", "last_error": error[:2000]}
                     log.error("outbox mail %s failed for good: %s", mail_id, error)
+                    failed.append((mail_id, error))
                 else:
                     values = {"status": "queued", "last_error": error[:2000],
                               "next_attempt_at": now + backoff(attempts)}
                     log.warning("outbox mail %s will be retried: %s", mail_id, error)
                 db.execute(update(OutboxMail).where(OutboxMail.id == mail_id).values(**values))
+            for mail_id, error in failed:  # the timeline says so; an offer tells the sender
+                mail = session.get(OutboxMail, mail_id)
+                if mail is not None:
+                    note_mail_failed(session, self.service, mail, error, now)
 
     def _write_eml(self, mail_id: int, composed: Composed) -> Path:
         folder = self.settings.outbox_dir

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, abort, jsonify, render_template, request,
 from handoff.errors import NotFound
 from handoff.outbox import MAIL_KINDS
 from handoff.tokens import view_mac
-from handoff.views import Filters, detail, get_handoff, list_handoffs, mails_of
+from handoff.views import Filters, detail, failed_mails, get_handoff, list_handoffs, mails_of
 from web import state
 
 bp = Blueprint("pages", __name__)
@@ -76,10 +76,11 @@ def index() -> str:
     offset = _int_arg("offset", 0, 0, 10**9)
     with s["sessions"]() as session:
         rows, total = list_handoffs(session, _filters(), limit, offset, s["clock"]())
+        failed = failed_mails(session)
     outbox = sorted(s["settings"].outbox_dir.glob("*.eml"), reverse=True)[:20] \
         if not s["settings"].smarthost else []
     return render_template("index.html.j2", rows=rows, total=total, filters=_filters(),
-                           now=s["clock"](), outbox=[p.name for p in outbox])
+                           now=s["clock"](), outbox=[p.name for p in outbox], failed=failed)
 
 
 @bp.get("/h/<ref>")
