@@ -278,6 +278,7 @@ def _send(session: Session, service: ServiceAddresses, now: datetime,
             digest_of[person_id] = mail.id
         for handoff, due in entries:
             record_event(session, handoff, f"chased_{kind}", "system", now, None,
-                         to=person.address, rule=due.rule, number=due.number)
+                         to=person.address, rule=due.rule, number=due.number,
+                         step=str(due.step))
         lines.append(ChaseLine(person.address, kind, tuple(h.ref for h, _ in latest.values())))
     return lines

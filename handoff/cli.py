@@ -108,8 +108,11 @@ class Service:
         if foreground is not None:
             sys.setswitchinterval(0.001)
         if self.want_workers:
+            from webhooks.events import EventDeliverer
+
             warm_up(settings, self.clock())
             deliverer = Deliverer(settings, self.sessions, self.clock)
+            events = EventDeliverer(settings, self.sessions, self.clock)  # checks [[webhooks]]
             outbox = WorkerLoop("outbox", lambda: deliverer.deliver_pending(limit=10),
                                 foreground=foreground)
             gate = (lambda: foreground.wait_quiet()) if foreground is not None else None
@@ -120,7 +123,9 @@ class Service:
             chaser = WorkerLoop(
                 "chaser", lambda: len(run_chase_pass(self.sessions, settings, self.clock())),
                 idle=60.0, after=outbox.wake.set, foreground=foreground)
-            self.loops = [inbound.start(), outbox.start(), chaser.start()]
+            hooks = WorkerLoop("webhooks", events.deliver_pending, idle=1.0,
+                               foreground=foreground)
+            self.loops = [inbound.start(), outbox.start(), chaser.start(), hooks.start()]
         if self.want_smtp:
             wake = self.loops[0].wake.set if self.loops else None
             handler = InboundHandler(settings, self.sessions,

@@ -60,6 +60,9 @@ class Settings:
     postmark_auth: str = ""  # user:password for HTTP basic auth
     sendgrid_auth: str = ""  # user:password for HTTP basic auth
     webhook_replay_seconds: int = 300
+    # outbound event webhooks: one endpoint from the environment (more in TOML [[webhooks]])
+    webhook_url: str = ""
+    webhook_secret: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -133,6 +136,8 @@ _FIELDS: dict[str, tuple[str, Any]] = {
     "POSTMARK_AUTH": ("postmark_auth", str),
     "SENDGRID_AUTH": ("sendgrid_auth", str),
     "WEBHOOK_REPLAY_SECONDS": ("webhook_replay_seconds", int),
+    "WEBHOOK_URL": ("webhook_url", str),
+    "WEBHOOK_SECRET": ("webhook_secret", str),
 }
 
 

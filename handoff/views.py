@@ -10,7 +10,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, aliased
 
 from handoff.errors import NotFound
-from handoff.models import Event, Handoff, OutboxMail, Person
+from handoff.models import Event, Handoff, OutboxMail, Person, WebhookDelivery
 from handoff.packet import FIELDS
 from handoff.states import BALL, Role, Status
 
@@ -131,3 +131,14 @@ def failed_mails(session: Session, limit: int = 20) -> list[dict[str, Any]]:
                     "kind": mail.kind, "to": mail.recipient.address,
                     "error": mail.last_error or "", "at": iso(mail.created_at)})
     return out
+
+
+def webhook_log(session: Session, handoff: Handoff) -> list[dict[str, Any]]:
+    """The handoff's event webhook deliveries and their attempts (its page shows them)."""
+    deliveries = session.scalars(select(WebhookDelivery)
+                                 .where(WebhookDelivery.handoff_id == handoff.id)
+                                 .order_by(WebhookDelivery.id))
+    return [{"type": d.type, "endpoint": d.endpoint, "status": d.status,
+             "attempts": d.attempts, "error": d.last_error or "",
+             "next_attempt_at": iso(d.next_attempt_at) if d.status == "queued" else None,
+             "log": list(d.log or [])} for d in deliveries]

@@ -15,6 +15,7 @@ from handoff.models import Event, Handoff, Person
 from handoff.outbox import queue_mail
 from handoff.packet import RECOMMENDED_DEFAULT, REQUIRED_DEFAULT, Packet
 from handoff.states import BALL, TRANSITIONS, Action, Role, Status
+from handoff.webhook_events import queue_webhook_event
 
 # Who hears of an action, by which mail (SPEC 4, "who is told").
 ACTION_MAILS: dict[Action, tuple[str, Role]] = {
@@ -52,6 +53,8 @@ def record_event(
     event = Event(handoff_id=handoff.id, at=now, actor_id=actor.id if actor else None,
                   kind=kind, how=how, detail=detail)
     session.add(event)
+    queue_webhook_event(session, handoff, kind, how, actor.address if actor else None,
+                        detail, now)
     return event
 
 

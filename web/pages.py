@@ -13,7 +13,8 @@ from flask import Blueprint, Response, abort, jsonify, render_template, request,
 from handoff.errors import NotFound
 from handoff.outbox import MAIL_KINDS
 from handoff.tokens import view_mac
-from handoff.views import Filters, detail, failed_mails, get_handoff, list_handoffs, mails_of
+from handoff.views import (Filters, detail, failed_mails, get_handoff, list_handoffs,
+                           mails_of, webhook_log)
 from web import state
 
 bp = Blueprint("pages", __name__)
@@ -95,7 +96,8 @@ def handoff_page(ref: str) -> str:
         mails = [{"kind": m.kind, "summary": MAIL_KINDS[m.kind].summary,
                   "to": m.recipient.address, "status": m.status, "error": m.last_error,
                   "sent_at": m.sent_at} for m in mails_of(session, handoff)]
-    return render_template("handoff.html.j2", h=data, mails=mails)
+        hooks = webhook_log(session, handoff)
+    return render_template("handoff.html.j2", h=data, mails=mails, hooks=hooks)
 
 
 @bp.get("/api/handoffs")
