@@ -101,8 +101,10 @@ def _insert_new(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int
     for the others.  (Two doors racing on one id: the unique constraint fails one
     transaction, which is then a :class:`StorageError` the door retries.)"""
     ids = [str(r["external_id"]) for r in rows if r["external_id"]]
-    known = dict(conn.execute(select(InboundMessage.external_id, InboundMessage.id)
-                              .where(InboundMessage.external_id.in_(ids))).tuples().all())
+    known: dict[str, int] = {
+        str(ext): int(row_id) for ext, row_id in conn.execute(
+            select(InboundMessage.external_id, InboundMessage.id)
+            .where(InboundMessage.external_id.in_(ids)))}
     receipts = []
     for row in rows:
         earlier = known.get(str(row["external_id"])) if row["external_id"] else None

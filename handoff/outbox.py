@@ -18,13 +18,17 @@ class MailKind:
     asks_to_act: bool  # sent like a colleague's mail (SPEC 7); else a pure notice
     links: bool  # carries the recipient's action links for the current state
     summary: str  # one line for the timeline and the outbox listing
+    calendar: bool = False  # carries the deadline as an .ics when there is one (SPEC 7)
 
 
 MAIL_KINDS: dict[str, MailKind] = {
     "offer": MailKind(True, True, "offer to the owner"),
     "receipt": MailKind(False, False, "receipt to the sender"),
     "incomplete": MailKind(False, False, "checklist of what the packet is missing"),
-    "accepted": MailKind(False, False, "accepted: notice to the sender"),
+    "accepted": MailKind(False, False, "accepted: notice to the sender", calendar=True),
+    "accepted_by_you": MailKind(False, True,
+                                "accepted: confirmation to the owner, deadline for the calendar",
+                                calendar=True),
     "question": MailKind(True, False, "the owner's question, to the sender"),
     "answered": MailKind(True, True, "the sender's answer, to the owner"),
     "declined": MailKind(False, False, "declined: notice to the sender"),

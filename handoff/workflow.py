@@ -232,6 +232,10 @@ def perform_action(
     if recipient is not None:
         queue_mail(session, service, handoff, kind, recipient, now,
                    {"note": note, "actor": actor.label})
+    if action is Action.ACCEPT and handoff.deadline is not None and handoff.owner is not None:
+        # the owner's own confirmation, carrying the deadline for their calendar (SPEC 7)
+        queue_mail(session, service, handoff, "accepted_by_you", handoff.owner, now,
+                   {"note": note})
     return handoff
 
 

@@ -16,6 +16,8 @@ from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
 from email.policy import Compat32
+from email import encoders
+from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr
@@ -32,6 +34,7 @@ from handoff.states import TRANSITIONS, Status, allowed_link_actions
 from handoff.threads import body_marker
 from handoff.tokens import mint_action_token, view_mac
 from handoff.views import packet_view
+from mailer.calendar import deadline_calendar
 from handoff.workflow import role_of
 from templates import TEMPLATE_DIR
 
@@ -90,6 +93,21 @@ class MailRenderer:
                           "url": f"{self.settings.base_url}/a/{raw}", "action": str(action)})
         return links
 
+    def _calendar_part(self, handoff: Handoff, page_url: str, now: datetime,
+                       sequence: int) -> MIMEBase:
+        """The deadline as ``text/calendar; method=PUBLISH`` (RFC 6047 2.4), also named as
+        an attachment so clients that do not read calendar parts still offer the file."""
+        ics = deadline_calendar(handoff, domain=self.settings.service_domain,
+                                organizer=self.settings.service_address, page_url=page_url,
+                                now=now, sequence=sequence)
+        part = MIMEBase("text", "calendar", method="PUBLISH", charset="utf-8",
+                        name=f"handoff-{handoff.ref}.ics", policy=_POLICY)
+        part.set_payload(ics)
+        encoders.encode_base64(part)  # CRLF inside must survive transport as it is
+        part.add_header("Content-Disposition", "attachment",
+                        filename=f"handoff-{handoff.ref}.ics")
+        return part
+
     def compose(self, session: Session, mail: OutboxMail, now: datetime) -> Composed:
         """Render ``mail``; mints its action tokens in ``session`` (commit before sending)."""
         settings, service = self.settings, self.service
@@ -126,7 +144,12 @@ class MailRenderer:
 
         # The compat32 MIME classes, not EmailMessage: every value here is ours or cleaned
         # by header_safe, and they build a mail about three times faster.
-        msg = MIMEMultipart("alternative", policy=_POLICY)
+        body = MIMEMultipart("alternative", policy=_POLICY)
+        msg = body
+        if kind.calendar and handoff.deadline is not None:
+            msg = MIMEMultipart("mixed", policy=_POLICY)
+            msg.attach(body)
+            msg.attach(self._calendar_part(handoff, context["page_url"], now, mail.id))
         msg["From"] = formataddr(("Handoff", settings.service_address))
         msg["To"] = formataddr((header_safe(recipient.display_name, 80), recipient.address),
                                charset="utf-8")
@@ -147,6 +170,6 @@ class MailRenderer:
             msg["Auto-Submitted"] = "auto-generated"
             msg["X-Auto-Response-Suppress"] = "All"
         msg["X-Handoff-Ref"] = handoff.ref
-        msg.attach(MIMEText(text_body, "plain", _UTF8_QP, policy=_POLICY))  # type: ignore[arg-type]
-        msg.attach(MIMEText(html_body, "html", _UTF8_QP, policy=_POLICY))  # type: ignore[arg-type]
+        body.attach(MIMEText(text_body, "plain", _UTF8_QP, policy=_POLICY))  # type: ignore[arg-type]
+        body.attach(MIMEText(html_body, "html", _UTF8_QP, policy=_POLICY))  # type: ignore[arg-type]
         return Composed(msg, service.bounce_address(mail.id), recipient.address, subject)
