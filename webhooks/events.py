@@ -56,9 +56,17 @@ class EventDeliverer:
         self.endpoints = {e.url: e for e in webhook_endpoints(settings)}
 
     def deliver_pending(self, limit: int = 20) -> int:
-        """Fan out new events, then attempt what is due; return how much was done."""
-        fanned = self.fan_out(limit=200)
-        batch = self._claim(limit)
+        """Fan out new events, then attempt what is due; return how much was done.
+        Two plain reads first, so an idle worker never takes the write lock."""
+        now = self.clock()
+        with self.sessions() as session:
+            new = session.scalar(select(WebhookEvent.id)
+                                 .where(WebhookEvent.status == "queued").limit(1))
+            due = session.scalar(select(WebhookDelivery.id).where(
+                WebhookDelivery.status.in_(("queued", "sending")),
+                WebhookDelivery.next_attempt_at <= now).limit(1))
+        fanned = self.fan_out(limit=200) if new is not None else 0
+        batch = self._claim(limit) if due is not None or fanned else []
         outcomes = [(delivery_id, self._post(endpoint, event_id, body))
                     for delivery_id, endpoint, event_id, body in batch]
         self._record(outcomes)
