@@ -142,8 +142,14 @@ class Service:
         from waitress import create_server
 
         from web import create_app
+        from webhooks.inbound import inbound_blueprint
 
         app = create_app(self.settings, self.sessions, clock=self.clock, health=self.health)
+        # the provider inbound routes (Mailgun, Postmark, SendGrid): the same door as SMTP
+        wake = self.loops[0].wake.set if self.loops else None
+        app.register_blueprint(inbound_blueprint(
+            self.settings, self.sessions, self.clock,
+            on_stored=(lambda _id: wake()) if wake else None))
         self.web_server = create_server(app, host=self.settings.web_host,
                                         port=self.settings.web_port, threads=6,
                                         ident="handoff")

@@ -59,7 +59,10 @@ class Settings:
     mailgun_signing_key: str = ""
     postmark_auth: str = ""  # user:password for HTTP basic auth
     sendgrid_auth: str = ""  # user:password for HTTP basic auth
-    webhook_replay_seconds: int = 300
+    # a Mailgun signature older than this is refused.  Long on purpose: Mailgun is said
+    # to repeat the first attempt's timestamp on retries (for 8 hours), and replays are
+    # caught anyway because each token is stored once (docs/deploy.md)
+    webhook_replay_seconds: int = 9 * 3600
     # outbound event webhooks: one endpoint from the environment (more in TOML [[webhooks]])
     webhook_url: str = ""
     webhook_secret: str = ""
@@ -195,6 +198,10 @@ def load_settings(environ: Mapping[str, str] | None = None, *, read_only: bool =
         values["secret_key"] = _dev_secret(data_dir, create=not read_only)
     if values.get("smarthost_tls", "auto") not in SMARTHOST_TLS_MODES:
         raise ConfigError(f"HANDOFF_SMARTHOST_TLS must be one of {', '.join(SMARTHOST_TLS_MODES)}")
+    for name in ("postmark_auth", "sendgrid_auth"):
+        if values.get(name) and ":" not in values[name]:
+            raise ConfigError(f"HANDOFF_{name.upper()} must be user:password "
+                              "(the credentials written into the provider's webhook URL)")
     web_host = values.get("web_host", "127.0.0.1")
     if not is_loopback_host(web_host) and not values.get("view_key"):
         raise ConfigError(

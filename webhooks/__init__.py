@@ -1,3 +1,3 @@
-"""HTTP between machines: provider inbound routes (Mailgun, Postmark, SendGrid) and
-outbound event webhooks.  Built in a later issue; every inbound route will end in
-``handoff.intake.receive_message``, the same door as SMTP and IMAP."""
+"""HTTP between machines: provider inbound routes (``inbound``: Mailgun, Postmark,
+SendGrid), which end in ``handoff.intake.receive_message`` like SMTP and IMAP, and
+outbound event webhooks (``events``)."""
