@@ -24,7 +24,7 @@ from handoff.commands import read_command, take_command
 from handoff.db import SessionFactory
 from handoff.errors import ActionRefused, StorageError
 from handoff.guards import Envelope, Verdict, classify
-from handoff.models import Handoff, InboundMessage, OutboxMail, ThreadRef
+from handoff.models import Handoff, InboundMessage, OutboxMail, SpentToken, ThreadRef
 from handoff.packet import Packet, build_packet, strip_quoted
 from handoff.parsing import ParsedMessage, parse_message
 from handoff.people import ensure_person
@@ -116,6 +116,23 @@ def _insert_new(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int
                 known[str(row["external_id"])] = earlier
         receipts.append(int(earlier))
     return receipts
+
+
+def is_spent(sessions: SessionFactory, token: str) -> bool:
+    """Whether a single-use token was verified before and its request refused."""
+    with sessions() as session:
+        return session.get(SpentToken, token) is not None
+
+
+def spend_token(sessions: SessionFactory, token: str, now: datetime) -> None:
+    """Remember a verified token whose request was refused, so it cannot be used again
+    (a storage failure spends nothing: the provider's retry must still get through)."""
+    try:
+        with sessions.begin() as session:
+            if session.get(SpentToken, token) is None:
+                session.add(SpentToken(token=token, spent_at=now))
+    except SQLAlchemyError as exc:
+        log.warning("could not record spent token: %s", exc)
 
 
 def _reverse_path(mail_from: str) -> str:

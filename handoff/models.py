@@ -224,6 +224,17 @@ class ImapCursor(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class SpentToken(Base):
+    """A provider's single-use token (Mailgun's) that was verified but not stored with a
+    message (the request was refused: not ours, too large, malformed).  Used again, it
+    is a replay: Mailgun signs the token and timestamp, not the body, so without this a
+    refused request could be sent again with another body inside the replay window."""
+
+    __tablename__ = "spent_tokens"
+    token: Mapped[str] = mapped_column(String(600), primary_key=True)
+    spent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class WebhookEvent(Base):
     """A handoff event for the outbound event webhooks (SPEC 8), written in the same
     transaction as the change (a transactional outbox): the webhook worker fans each one

@@ -222,6 +222,24 @@ def test_mailgun_recipient_not_ours_is_406_so_it_is_not_retried(inbound):
     assert inbound.rows()[0].rcpt_tos == [SERVICE]
 
 
+def test_a_refused_mailgun_token_cannot_be_sent_again_with_another_body(inbound):
+    """Mailgun signs the timestamp and token, not the body: a signed request we refused
+    (not ours, malformed) must not become a way in for a forged message later."""
+    refused = mailgun_fields(handoff_mail().as_bytes(), inbound.clock,
+                             recipient="victim@gmail.test")
+    assert inbound.post_form("/inbound/mailgun/mime", refused).status_code == 406
+    inbound.clock.advance(hours=1)
+    forged = {**refused, "recipient": SERVICE,
+              "body-mime": handoff_mail(subject="Wire the money").as_bytes()}
+    assert inbound.post_form("/inbound/mailgun/mime", forged).status_code == 401
+    malformed = mailgun_fields(b"", inbound.clock)
+    del malformed["body-mime"]
+    assert inbound.post_form("/inbound/mailgun/mime", malformed).status_code == 400
+    again = {**malformed, "body-mime": handoff_mail().as_bytes()}
+    assert inbound.post_form("/inbound/mailgun/mime", again).status_code == 401
+    assert inbound.rows() == []
+
+
 def test_mailgun_8bit_latin1_message_is_stored_byte_for_byte(inbound):
     """An 8-bit body that is not UTF-8 (RFC 6152) is stored exactly as Mailgun sent it."""
     raw = (b"From: Ana <ana@corp.test>\r\nTo: Bob <bob@corp.test>\r\nCc: " + SERVICE.encode()

@@ -49,7 +49,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from handoff.addresses import ServiceAddresses
 from handoff.db import SessionFactory
 from handoff.errors import StorageError
-from handoff.intake import receive_message
+from handoff.intake import is_spent, receive_message, spend_token
 from handoff.settings import Settings
 from webhooks.postmark import read_postmark
 from webhooks.providers import (BadPayload, Mail, NotAuthentic, has_basic_auth,
@@ -70,17 +70,18 @@ class Provider:
     secret: Callable[[Settings], str]
     read: Reader
     basic_auth: bool  # credentials in the Authorization header, else signed in the body
+    single_use: bool  # the external id is a signed token: a refused one is spent
     not_ours_status: int  # the answer that ends this provider's retries
 
 
 PROVIDERS = (
     # Mailgun posts raw MIME only to a URL ending in "mime"
     Provider("mailgun", ("/mailgun/mime", "/mailgun"), lambda s: s.mailgun_signing_key,
-             read_mailgun, basic_auth=False, not_ours_status=406),
+             read_mailgun, basic_auth=False, single_use=True, not_ours_status=406),
     Provider("postmark", ("/postmark",), lambda s: s.postmark_auth, read_postmark,
-             basic_auth=True, not_ours_status=403),
+             basic_auth=True, single_use=False, not_ours_status=403),
     Provider("sendgrid", ("/sendgrid",), lambda s: s.sendgrid_auth, read_sendgrid,
-             basic_auth=True, not_ours_status=200),
+             basic_auth=True, single_use=False, not_ours_status=200),
 )
 
 
@@ -128,16 +129,26 @@ class _Door:
         except BadPayload as exc:
             log.warning("inbound %s from %s: bad request: %s", provider.name,
                         request.remote_addr, exc.reason)
+            if exc.token is not None:
+                spend_token(self.sessions, exc.token, self.clock())
             return _answer(400, error=exc.reason)
+        if provider.single_use and is_spent(self.sessions, mail.external_id):
+            return self._refuse(provider, "a token used before (replay)", basic=False)
         if len(mail.raw) > self.settings.max_message_size:
+            self._spend(provider, mail)
             return self._too_large(provider, "the message")
         ours = [r for r in dict.fromkeys(mail.rcpt_tos) if self.service.read(r) is not None]
         if not ours:
+            self._spend(provider, mail)
             log.warning("inbound %s from %s: no recipient of ours in %s", provider.name,
                         request.remote_addr, list(mail.rcpt_tos)[:10])
             return _answer(provider.not_ours_status, stored=None,
                            refused="no recipient is an address of this service")
         return self._store(provider, mail, ours)
+
+    def _spend(self, provider: Provider, mail: Mail) -> None:
+        if provider.single_use:
+            spend_token(self.sessions, mail.external_id, self.clock())
 
     def _read_body(self) -> bytes | None:
         """The body, or None when it is over the limit: refused on ``Content-Length``

@@ -54,7 +54,12 @@ class NotAuthentic(InboundRefused):
 
 class BadPayload(InboundRefused):
     """Authentic, but not the shape the provider documents: 400 (the provider retries,
-    which gives the operator time to fix the route's settings)."""
+    which gives the operator time to fix the route's settings).  ``token`` is the
+    verified single-use token, when there was one (it is then spent)."""
+
+    def __init__(self, reason: str, token: str | None = None) -> None:
+        super().__init__(reason)
+        self.token = token
 
 
 def has_basic_auth(authorization: Authorization | None, expected: str) -> bool:
@@ -73,7 +78,8 @@ def read_mailgun(body: bytes, content_type: str, settings: Settings, now: dateti
                            settings.webhook_replay_seconds)
     raw = form.get("body-mime")
     if not raw:
-        raise BadPayload("no body-mime field: the route's URL must end in /mime")
+        raise BadPayload("no body-mime field: the route's URL must end in /mime",
+                         token=f"mailgun:{token}")
     return Mail(raw, _text(form.get("sender")), _addresses(_text(form.get("recipient"))),
                 f"mailgun:{token}")
 

@@ -1,4 +1,4 @@
-"""more doors and event webhooks: IMAP cursors, external ids, webhook events/deliveries
+"""more doors and event webhooks: IMAP cursors, external ids, spent tokens, webhook events
 
 Revision ID: 0004_doors_and_events
 Revises: 0003_chasing
@@ -26,6 +26,12 @@ def upgrade() -> None:
         sa.Column("last_uid", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("mailbox"),
+    )
+    op.create_table(
+        "spent_tokens",
+        sa.Column("token", sa.String(length=600), nullable=False),
+        sa.Column("spent_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("token"),
     )
     op.create_table(
         "webhook_events",
@@ -71,6 +77,7 @@ def downgrade() -> None:
     op.drop_index("ix_webhook_events_status", table_name="webhook_events")
     op.drop_index("ix_webhook_events_handoff_id", table_name="webhook_events")
     op.drop_table("webhook_events")
+    op.drop_table("spent_tokens")
     op.drop_table("imap_cursors")
     with op.batch_alter_table("inbound_messages") as batch:
         batch.drop_constraint("uq_inbound_messages_external_id", type_="unique")
