@@ -27,10 +27,21 @@ from mailer.smarthost import SMTP_TIMEOUT, open_smarthost, server_said
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
-MAX_ATTEMPTS = 12
+# With the backoff below (30 s doubling, at most 6 h) 30 attempts span about five days,
+# Postfix's maximal_queue_lifetime: a smarthost down over a long weekend loses nothing.
+MAX_ATTEMPTS = 30
 # A claimed row whose sender died is taken up again after this (it may then be sent
 # twice, which is better than never).
 CLAIM_LEASE = timedelta(minutes=10)
+
+
+def _still_open(connection: smtplib.SMTP | None, code: int) -> smtplib.SMTP | None:
+    """The connection, if another mail can use it (RFC 5321 3.8: 421 closes it)."""
+    if connection is None or code == 421 or getattr(connection, "sock", None) is None:
+        if connection is not None:
+            connection.close()
+        return None
+    return connection
 
 
 def backoff(attempts: int) -> timedelta:
@@ -60,9 +71,20 @@ class Deliverer:
             return 0
         outcomes: list[tuple[int, str | None, str | None, bool]] = []
         connection: smtplib.SMTP | None = None
+        unreachable: str | None = None  # the smarthost could not be used: the whole batch
         try:
             for mail_id, composed in batch:
                 if composed is None:
+                    continue
+                if unreachable is None and connection is None \
+                        and self.settings.smarthost_address is not None:
+                    try:  # a failure before MAIL FROM is about the connection, never the
+                        # mail: temporary, whatever its code (a 554 greeting, a 5xx EHLO)
+                        connection = open_smarthost(self.settings, self.smtp_timeout)
+                    except (smtplib.SMTPException, OSError) as exc:
+                        unreachable = f"smarthost unavailable: {type(exc).__name__}: {exc}"
+                if unreachable is not None:  # the rest of the batch waits, untried
+                    outcomes.append((mail_id, None, unreachable, False))
                     continue
                 where, error, permanent, connection = self._send(mail_id, composed, connection)
                 outcomes.append((mail_id, where, error, permanent))
@@ -100,6 +122,7 @@ class Deliverer:
                     log.exception("outbox mail %s could not be rendered", mail.id)
                     mail.status = "failed"
                     mail.last_error = f"rendering failed: {type(exc).__name__}: {exc}"[:2000]
+                    note_mail_failed(session, self.service, mail, mail.last_error, now)
                     batch.append((mail.id, None))
                     continue
                 mail.subject = composed.subject[:998]
@@ -111,24 +134,25 @@ class Deliverer:
         """Deliver one mail: (where, error, permanent, connection to reuse)."""
         target = self.settings.smarthost_address
         try:
-            if target is None:
+            if target is None or connection is None:
                 return str(self._write_eml(mail_id, composed)), None, False, None
-            if connection is None:
-                connection = open_smarthost(self.settings, self.smtp_timeout)
             connection.send_message(composed.message, from_addr=composed.envelope_from,
                                     to_addrs=[composed.recipient])
             return f"{target[0]}:{target[1]}", None, False, connection
         except smtplib.SMTPRecipientsRefused as exc:  # our one recipient: its own code
             code, said = next(iter(exc.recipients.values()), (450, b"refused"))
-            return None, f"{code} {server_said(said)}", 500 <= code < 600, connection
+            return None, f"{code} {server_said(said)}", 500 <= code < 600, \
+                _still_open(connection, code)
         except smtplib.SMTPServerDisconnected as exc:
             return None, f"disconnected: {exc}", False, None
         except smtplib.SMTPResponseException as exc:
-            # smtplib sent RSET after a refused MAIL/RCPT/DATA: the connection is reusable
+            # after a refused MAIL/RCPT/DATA smtplib sent RSET: the connection is reusable,
+            # unless the server said 421 (closing) and smtplib closed it
             permanent = 500 <= exc.smtp_code < 600
-            return None, f"{exc.smtp_code} {server_said(exc.smtp_error)}", permanent, connection
+            return None, f"{exc.smtp_code} {server_said(exc.smtp_error)}", permanent, \
+                _still_open(connection, exc.smtp_code)
         except (smtplib.SMTPException, OSError, socket.timeout) as exc:
-            # refused connection, timeout, TLS failure, SmarthostRefused: try later
+            # a timeout or a dropped connection mid-mail: try later
             if connection is not None:
                 connection.close()
             return None, f"{type(exc).__name__}: {exc}", False, None

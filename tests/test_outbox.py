@@ -6,6 +6,7 @@ tells the sender."""
 from __future__ import annotations
 
 import socket
+import threading
 import ssl
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -247,3 +248,52 @@ def test_starttls_required_but_not_offered_never_falls_back_to_plain_text(
     offer = rows(sessions)["offer"]
     assert offer.status == "queued" and "STARTTLS" in (offer.last_error or "")
     assert handler.received == []
+
+
+def test_a_smarthost_that_refuses_us_at_greeting_delays_the_mail_and_blames_nobody(
+        tmp_path, database_url, sessions, clock):
+    """A 554 greeting (RFC 5321 3.1) is about the connection, not about Bob's address:
+    every mail waits, nothing is failed, and Ana is not told Bob is unreachable."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def greet_and_hang_up() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            conn.sendall(b"554 5.7.1 No service for you\r\n")
+            conn.close()
+
+    thread = threading.Thread(target=greet_and_hang_up, daemon=True)
+    thread.start()
+    try:
+        settings = make_settings(tmp_path, database_url=database_url,
+                                 smarthost=f"127.0.0.1:{server.getsockname()[1]}")
+        queue_a_handoff(sessions, settings, clock)
+        Deliverer(settings, sessions, clock).deliver_pending()
+    finally:
+        stop.set()
+        thread.join(5)
+        server.close()
+    mails = rows(sessions)
+    assert {m.status for m in mails.values()} == {"queued"}
+    assert all("554" in (m.last_error or "") for m in mails.values())
+    with sessions() as session:
+        handoff = session.get(Handoff, 1)
+        assert handoff is not None and handoff.owner_unreachable is None
+
+
+def test_a_421_closes_the_connection_and_the_next_mail_goes_over_a_new_one(
+        tmp_path, database_url, sessions, clock, smarthost):
+    handler, port = smarthost
+    handler.refuse_rcpt["bob@corp.test"] = "421 4.3.2 Service shutting down"
+    settings = make_settings(tmp_path, database_url=database_url,
+                             smarthost=f"127.0.0.1:{port}")
+    queue_a_handoff(sessions, settings, clock)
+    Deliverer(settings, sessions, clock).deliver_pending()
+    mails = rows(sessions)
+    assert mails["offer"].status == "queued" and "421" in (mails["offer"].last_error or "")
+    assert mails["receipt"].status == "sent"
