@@ -116,15 +116,22 @@ class Service:
             outbox = WorkerLoop("outbox", lambda: deliverer.deliver_pending(limit=10),
                                 foreground=foreground)
             gate = (lambda: foreground.wait_quiet()) if foreground is not None else None
+            # event webhooks: woken after the steps that make events; the poll catches
+            # the web's actions (another thread, or another process)
+            hooks = WorkerLoop("webhooks", events.deliver_pending, idle=5.0,
+                               foreground=foreground)
+
+            def wake_senders() -> None:
+                outbox.wake.set()
+                hooks.wake.set()
+
             inbound = WorkerLoop(
                 "inbound", lambda: process_pending(self.sessions, settings, self.clock,
                                                    limit=20, before_each=gate),
-                after=outbox.wake.set)
+                after=wake_senders)
             chaser = WorkerLoop(
                 "chaser", lambda: len(run_chase_pass(self.sessions, settings, self.clock())),
-                idle=60.0, after=outbox.wake.set, foreground=foreground)
-            hooks = WorkerLoop("webhooks", events.deliver_pending, idle=1.0,
-                               foreground=foreground)
+                idle=60.0, after=wake_senders, foreground=foreground)
             self.loops = [inbound.start(), outbox.start(), chaser.start(), hooks.start()]
         if self.want_smtp:
             wake = self.loops[0].wake.set if self.loops else None

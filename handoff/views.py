@@ -13,6 +13,7 @@ from handoff.errors import NotFound
 from handoff.models import Event, Handoff, OutboxMail, Person, WebhookDelivery
 from handoff.packet import FIELDS
 from handoff.states import BALL, Role, Status
+from handoff.webhook_events import endpoint_host
 
 
 def iso(value: datetime | None) -> str | None:
@@ -138,7 +139,7 @@ def webhook_log(session: Session, handoff: Handoff) -> list[dict[str, Any]]:
     deliveries = session.scalars(select(WebhookDelivery)
                                  .where(WebhookDelivery.handoff_id == handoff.id)
                                  .order_by(WebhookDelivery.id))
-    return [{"type": d.type, "endpoint": d.endpoint, "status": d.status,
+    return [{"type": d.type, "endpoint": endpoint_host(d.endpoint), "status": d.status,
              "attempts": d.attempts, "error": d.last_error or "",
              "next_attempt_at": iso(d.next_attempt_at) if d.status == "queued" else None,
              "log": list(d.log or [])} for d in deliveries]

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handoff.errors import ConfigError
@@ -49,7 +50,7 @@ ALL_TYPES = frozenset([*EVENT_TYPES.values(), "handoff.overdue", "handoff.escala
 def event_type(kind: str, detail: Mapping[str, Any]) -> str | None:
     """The webhook event a timeline event is, if any.  A chase step is per recipient
     (the owner and the sender both hear a handoff is overdue): the first overdue step
-    and an escalation are announced once per handoff and stay (see ``queue_webhook_event``)."""
+    and an escalation are announced once per stay in a state (``queue_webhook_event``)."""
     if kind in EVENT_TYPES:
         return EVENT_TYPES[kind]
     if kind.startswith("chased_"):
@@ -66,12 +67,16 @@ def queue_webhook_event(session: Session, handoff: Handoff, kind: str, how: str,
     wanted = event_type(kind, detail)
     if wanted is None:
         return
-    once = session.info.setdefault("webhook_events_once", set())
     if wanted in ("handoff.overdue", "handoff.escalated"):
-        key = (handoff.id, wanted, detail.get("rule"), detail.get("number"))
-        if key in once:  # the same step for its second recipient
+        # once per stay in the state, however many people are chased, in however many
+        # passes (people in other zones are chased at other hours)
+        once = session.info.setdefault("webhook_events_once", set())
+        if (handoff.id, wanted) in once or session.scalar(
+                select(WebhookEvent.id).where(
+                    WebhookEvent.handoff_id == handoff.id, WebhookEvent.type == wanted,
+                    WebhookEvent.created_at >= handoff.state_changed_at).limit(1)):
             return
-        once.add(key)
+        once.add((handoff.id, wanted))
     session.add(WebhookEvent(handoff_id=handoff.id, type=wanted, created_at=now,
                              status="queued", payload={
                                  "type": wanted,
@@ -91,6 +96,14 @@ def queue_webhook_event(session: Session, handoff: Handoff, kind: str, how: str,
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def endpoint_host(url: str) -> str:
+    """Only ``scheme://host[:port]`` of an endpoint, for pages and logs: hook URLs of
+    Slack, Zapier or Discord carry their secret in the path, and a handoff's page opens
+    for anyone holding a link from its mails."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from handoff.errors import ConfigError
-from handoff.models import WebhookDelivery
+from handoff.models import Nudge, WebhookDelivery
 from handoff.settings import Settings
 from tests.conftest import Flow, handoff_mail, links_of, mail_to, make_settings
 from tests.test_chase import berlin, chase
@@ -237,3 +237,84 @@ def test_a_webhook_that_cannot_work_is_a_clear_error_at_start(tmp_path, database
                              database_url=database_url)
     with pytest.raises(ConfigError, match=error):
         EventDeliverer(settings, sessions, clock)
+
+
+def test_overdue_is_announced_once_when_owner_and_sender_are_chased_in_different_passes(
+        tmp_path, database_url, sessions, clock, receiver):
+    """Ana works in Berlin, Bob in Tokyo: the overdue reminders reach them in passes
+    hours apart; the receiver hears of the overdue handoff once."""
+    from datetime import timedelta
+
+    from handoff.settings import load_settings
+
+    config = tmp_path / "handoff.toml"
+    config.write_text(f'[[webhooks]]\nurl = "{receiver.url}"\nsecret = "{SECRET}"\n'
+                      'events = ["handoff.overdue"]\n\n'
+                      '[people."bob@corp.test"]\nzone = "Asia/Tokyo"\n')
+    settings = load_settings(environ={"HANDOFF_CONFIG": str(config)},
+                             data_dir=tmp_path / "var", service_address="handoff@acme.test",
+                             secret_key="k", database_url=database_url,
+                             timezone="Europe/Berlin")
+    flow = Flow(settings, sessions, clock)
+    flow.clock.now = berlin(2026, 11, 24, 9, 0)
+    flow.submit(handoff_mail(body="Done when: done\nDeadline: Wednesday 5pm\n"))
+    deliverer = EventDeliverer(settings, sessions, clock)
+    when = berlin(2026, 11, 25, 12, 0)
+    while when < berlin(2026, 11, 28, 12, 0):  # a pass every half hour, as serve runs
+        chase(flow, sessions, when)
+        deliverer.deliver_pending()
+        when += timedelta(minutes=30)
+    with sessions() as session:
+        steps = session.execute(select(Nudge.recipient_id, Nudge.claimed_at).where(
+            Nudge.rule == "overdue", Nudge.number == 1)).all()
+    assert len(steps) == 2 and len({at for _who, at in steps}) == 2  # in two passes
+    assert receiver.types() == ["handoff.overdue"]
+
+
+def test_a_redirect_is_a_failed_attempt_never_followed(tmp_path, database_url, sessions,
+                                                       clock, receiver):
+    """A 302 must not turn into a GET that 'delivers' nothing to somewhere else."""
+    receiver.answers = [302]
+    settings = hooked(tmp_path, database_url, receiver.url)
+    Flow(settings, sessions, clock).submit(handoff_mail())
+    EventDeliverer(settings, sessions, clock).deliver_pending()
+    with sessions() as session:
+        [delivery] = session.scalars(select(WebhookDelivery))
+        assert delivery.status == "queued" and "302" in (delivery.last_error or "")
+
+
+def test_an_answer_that_is_not_http_is_recorded_and_retried_not_left_sending(
+        tmp_path, database_url, sessions, clock):
+    import socket
+
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def babble() -> None:
+        conn, _ = server.accept()
+        conn.recv(65536)
+        conn.sendall(b"hello there\r\n")
+        conn.close()
+
+    thread = threading.Thread(target=babble, daemon=True)
+    thread.start()
+    settings = hooked(tmp_path, database_url, f"http://127.0.0.1:{server.getsockname()[1]}/h")
+    Flow(settings, sessions, clock).submit(handoff_mail())
+    EventDeliverer(settings, sessions, clock, timeout=5).deliver_pending()
+    thread.join(5)
+    server.close()
+    with sessions() as session:
+        [delivery] = session.scalars(select(WebhookDelivery))
+        assert delivery.status == "queued" and delivery.log
+        assert "BadStatusLine" in (delivery.last_error or "")
+
+
+def test_the_page_shows_where_a_webhook_went_but_not_its_secret_path(
+        tmp_path, database_url, sessions, clock, receiver):
+    from web import create_app
+
+    settings = hooked(tmp_path, database_url, receiver.url + "/T000/B000/XXXXsecretXXXX")
+    Flow(settings, sessions, clock).submit(handoff_mail())
+    EventDeliverer(settings, sessions, clock).deliver_pending()
+    html = create_app(settings, sessions, clock=clock).test_client().get("/h/H-1").get_data(
+        as_text=True)
+    assert 'id="webhooks"' in html and "XXXXsecretXXXX" not in html

@@ -9,14 +9,15 @@ configured endpoints, then POST each delivery, signed as Standard Webhooks say
   runs on an injected clock);
 * ``webhook-signature``: ``v1,<base64 HMAC-SHA256 of "id.timestamp.body">``.
 
-A 2xx is delivered.  Anything else (a 4xx or 5xx, a refused connection, a timeout) is
-tried again with backoff — 10 s, 30 s, 90 s, ... at most 6 h, 12 attempts — except
+A 2xx is delivered.  Anything else (a 3xx, which is never followed, a 4xx or 5xx, a
+refused connection, a timeout, a malformed answer) is tried again with backoff — 10 s, 30 s, 90 s, ... at most 6 h, 12 attempts — except
 ``410 Gone``, which means the receiver does not want it: failed at once.  Every attempt
 goes into the delivery's ``log``, which the handoff's page shows.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import time
@@ -31,7 +32,7 @@ from standardwebhooks.webhooks import Webhook
 from handoff.db import SessionFactory
 from handoff.models import WebhookDelivery, WebhookEvent
 from handoff.settings import Settings
-from handoff.webhook_events import Endpoint, webhook_endpoints
+from handoff.webhook_events import Endpoint, endpoint_host, webhook_endpoints
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -39,6 +40,17 @@ MAX_ATTEMPTS = 12
 TIMEOUT = 10.0
 LEASE = timedelta(minutes=5)  # a claimed delivery whose worker died is taken up again
 USER_AGENT = "handoff-webhooks/1"
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A 3xx is an answer, not a place to go: following it would turn the POST into a
+    GET without the event (and carry the signature to wherever it points)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects())
 
 
 def backoff(attempts: int) -> timedelta:
@@ -57,7 +69,9 @@ class EventDeliverer:
 
     def deliver_pending(self, limit: int = 20) -> int:
         """Fan out new events, then attempt what is due; return how much was done.
-        Two plain reads first, so an idle worker never takes the write lock."""
+        Two small reads first, so an idle worker writes nothing (on SQLite every
+        transaction still begins IMMEDIATE: ``handoff serve`` polls every few seconds
+        and is woken after the steps that make events)."""
         now = self.clock()
         with self.sessions() as session:
             new = session.scalar(select(WebhookEvent.id)
@@ -105,6 +119,10 @@ class EventDeliverer:
                     delivery.status = "failed"
                     delivery.last_error = "endpoint no longer configured"
                     continue
+                if delivery.attempts >= MAX_ATTEMPTS:  # its worker died mid-attempt, often
+                    delivery.status = "failed"
+                    delivery.last_error = delivery.last_error or "no answer recorded"
+                    continue
                 event = session.get(WebhookEvent, delivery.event_id)
                 assert event is not None
                 delivery.status = "sending"
@@ -130,16 +148,20 @@ class EventDeliverer:
         started = time.monotonic()
         result: dict[str, Any] = {"at": self.clock().isoformat().replace("+00:00", "Z")}
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with _OPENER.open(request, timeout=self.timeout) as response:
                 result["status"] = response.status
                 response.read(4096)
-        except urllib.error.HTTPError as exc:
+        except urllib.error.HTTPError as exc:  # includes a 3xx we did not follow
             result["status"] = exc.code
             result["error"] = f"HTTP {exc.code} {exc.reason}"
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
             result["status"] = None
             result["error"] = f"{type(reason).__name__}: {reason}"[:500]
+        except Exception as exc:  # a process boundary: an attempt always gets recorded
+            log.exception("webhook to %s: unexpected error", endpoint_host(endpoint.url))
+            result["status"] = None
+            result["error"] = f"{type(exc).__name__}: {exc}"[:500]
         result["ms"] = round((time.monotonic() - started) * 1000)
         return result
 
@@ -162,9 +184,9 @@ class EventDeliverer:
                 if status == 410 or delivery.attempts >= MAX_ATTEMPTS:
                     delivery.status = "failed"
                     log.error("webhook %s to %s failed for good: %s", delivery.type,
-                              delivery.endpoint, delivery.last_error)
+                              endpoint_host(delivery.endpoint), delivery.last_error)
                 else:
                     delivery.status = "queued"
                     delivery.next_attempt_at = now + backoff(delivery.attempts)
                     log.warning("webhook %s to %s will be retried: %s", delivery.type,
-                                delivery.endpoint, delivery.last_error)
+                                endpoint_host(delivery.endpoint), delivery.last_error)
