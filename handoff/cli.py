@@ -82,12 +82,17 @@ class Service:
     """The parts of ``handoff serve`` (or a subset), started and stopped together."""
 
     def __init__(self, settings: Settings, *, smtp: bool = True, web: bool = True,
-                 workers: bool = True, clock: Callable[[], datetime] = utcnow) -> None:
+                 workers: bool = True, imap: bool | None = None,
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self.settings = settings
         self.clock = clock
         self.engine = make_engine(settings.database_url)
         self.sessions: SessionFactory = make_session_factory(self.engine)
         self.want_smtp, self.want_web, self.want_workers = smtp, web, workers
+        # the IMAP door: in serve when a mailbox is configured; `handoff imap` alone
+        self.want_imap = imap if imap is not None else bool(
+            smtp and web and workers and (settings.imap_url or settings.imap_host))
+        self.imap: Any = None
         self.loops: list[WorkerLoop] = []
         self.smtp: Any = None
         self.web_server: Any = None
@@ -134,16 +139,30 @@ class Service:
                 idle=60.0, after=wake_senders, foreground=foreground)
             self.loops = [inbound.start(), outbox.start(), chaser.start(), hooks.start()]
         if self.want_smtp:
-            wake = self.loops[0].wake.set if self.loops else None
-            handler = InboundHandler(settings, self.sessions,
-                                     on_stored=(lambda _id: wake()) if wake else None,
+            handler = InboundHandler(settings, self.sessions, on_stored=self._on_stored(),
                                      clock=self.clock, foreground=foreground)
             self.smtp = SMTPListener(handler, settings.smtp_host, settings.smtp_port,
                                      data_size_limit=settings.max_message_size,
                                      hostname=settings.service_domain).start()
+        if self.want_imap:
+            from mailer.imap import ImapWatcher
+
+            self.imap = ImapWatcher(settings, self.sessions, self.clock,
+                                    on_stored=self._on_stored()).start()
         if self.want_web:
             self._start_web()
         return self
+
+    def _on_stored(self) -> Callable[[int], None] | None:
+        """What a door calls after a commit: wake this process's inbound worker."""
+        if not self.loops:
+            return None
+        wake = self.loops[0].wake
+
+        def on_stored(_receipt: int) -> None:
+            wake.set()
+
+        return on_stored
 
     def _start_web(self) -> None:
         from waitress import create_server
@@ -153,10 +172,8 @@ class Service:
 
         app = create_app(self.settings, self.sessions, clock=self.clock, health=self.health)
         # the provider inbound routes (Mailgun, Postmark, SendGrid): the same door as SMTP
-        wake = self.loops[0].wake.set if self.loops else None
-        app.register_blueprint(inbound_blueprint(
-            self.settings, self.sessions, self.clock,
-            on_stored=(lambda _id: wake()) if wake else None))
+        app.register_blueprint(inbound_blueprint(self.settings, self.sessions, self.clock,
+                                                 on_stored=self._on_stored()))
         self.web_server = create_server(app, host=self.settings.web_host,
                                         port=self.settings.web_port, threads=6,
                                         ident="handoff")
@@ -173,6 +190,8 @@ class Service:
             parts["database"] = False
         if self.want_smtp:
             parts["smtp"] = bool(self.smtp and self.smtp.running)
+        if self.imap is not None:
+            parts["imap"] = self.imap.alive  # the thread; a lost connection is retried
         for loop in self.loops:
             parts[f"worker:{loop.name}"] = loop.alive
         return parts
@@ -180,6 +199,8 @@ class Service:
     def stop(self) -> None:
         if self.smtp is not None:
             self.smtp.stop()
+        if self.imap is not None:
+            self.imap.stop()
         if self.web_server is not None:
             self.web_server.close()
         for loop in self.loops:
@@ -194,6 +215,10 @@ class Service:
                          f"(accepts mail for {', '.join(s.domains)})")
         if self.web_server is not None:
             lines.append(f"  status page {s.base_url}/   (listening on {s.web_host}:{self.web_port})")
+        if self.imap is not None:
+            account = self.imap.account
+            lines.append(f"  IMAP in     {account.mailbox}  (read messages move to "
+                         f"{s.imap_move_to})")
         if self.loops:
             out = f"smarthost {s.smarthost}" if s.smarthost else f"dev outbox {s.outbox_dir}"
             lines.append(f"  mail out    {out}")
@@ -219,8 +244,8 @@ def _wait_for_signal() -> None:
 
 
 def cmd_run(settings: Settings, *, smtp: bool = True, web: bool = True,
-            workers: bool = True) -> int:
-    service = Service(settings, smtp=smtp, web=web, workers=workers).start()
+            workers: bool = True, imap: bool | None = None) -> int:
+    service = Service(settings, smtp=smtp, web=web, workers=workers, imap=imap).start()
     print(service.describe(), flush=True)
     try:
         _wait_for_signal()
@@ -298,7 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="SMTP, web, inbound worker and outbox in one process")
     sub.add_parser("smtp", help="only the SMTP listener")
     sub.add_parser("web", help="only the status page and action links")
-    sub.add_parser("worker", help="only the inbound worker and the outbox sender")
+    sub.add_parser("worker", help="only the workers: inbound, outbox, chaser, event webhooks")
+    sub.add_parser("imap", help="only the IMAP watcher of HANDOFF_IMAP_URL's mailbox")
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
     parse = sub.add_parser("parse", help="print how messages are read, as JSON")
@@ -328,6 +354,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(settings, smtp=False, workers=False)
         if args.command == "worker":
             return cmd_run(settings, smtp=False, web=False)
+        if args.command == "imap":
+            return cmd_run(settings, smtp=False, web=False, workers=False, imap=True)
         if args.command == "db":
             return cmd_db_upgrade(settings)
         if args.command == "parse":

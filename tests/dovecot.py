@@ -1,0 +1,172 @@
+"""A real Dovecot for the tests (TESTING.md's recipe): its own config, users file and
+maildirs in a temporary directory, on a free loopback port, stopped by its own pid.
+
+It can be stopped and started again on the same port and the same maildirs (a server
+restart in the middle of a run), and started with ``extensions=False``: a plain
+IMAP4rev1 capability list (no IDLE, MOVE or UIDPLUS) for the client's fallbacks.
+Dovecot still accepts those commands; a client that reads CAPABILITY never sends them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.conftest import free_port, wait_until
+
+if TYPE_CHECKING:
+    from imapclient import IMAPClient
+
+DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
+USER, PASSWORD = "handoff@acme.test", "secret"
+# What Dovecot 2.3 offers after login, minus IDLE, MOVE and UIDPLUS (RFC 2177, 6851, 4315)
+PLAIN_CAPABILITIES = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE LITERAL+ NAMESPACE"
+
+_CONFIG = """\
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {root}/users
+}}
+userdb {{
+  driver = static
+  args = uid=nobody gid=nogroup home={root}/home/%u
+}}
+mail_location = maildir:~/Maildir
+service imap-login {{
+  inet_listener imap {{
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+"""
+
+
+class Dovecot:
+    """One Dovecot master process; ``url`` is what ``HANDOFF_IMAP_URL`` would say."""
+
+    def __init__(self, *, extensions: bool = True) -> None:
+        if not os.path.exists(DOVECOT):
+            pytest.skip("dovecot is not installed (apt-get install -y dovecot-imapd)")
+        # under the system temp dir, world-readable: pytest's own are private to root, and
+        # Dovecot's mail processes run as nobody
+        self.root = Path(tempfile.mkdtemp(prefix="handoff-dovecot-"))
+        self.root.chmod(0o755)
+        self.port = free_port()
+        self.pid: int | None = None
+        self._delivered = 0
+        (self.root / "users").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
+        home = self.root / "home"
+        home.mkdir()
+        shutil.chown(home, "nobody", "nogroup")
+        config = _CONFIG.format(root=self.root, port=self.port)
+        if not extensions:
+            config += f"protocol imap {{\n  imap_capability = {PLAIN_CAPABILITIES}\n}}\n"
+        (self.root / "dovecot.conf").write_text(config)
+
+    @property
+    def url(self) -> str:
+        return f"imap://{USER.replace('@', '%40')}:{PASSWORD}@127.0.0.1:{self.port}/INBOX"
+
+    @property
+    def maildir(self) -> Path:
+        return self.root / "home" / USER / "Maildir"
+
+    def start(self) -> "Dovecot":
+        pidfile = self.root / "run" / "master.pid"
+        pidfile.unlink(missing_ok=True)
+        # the daemon keeps whatever stdout it is given: a pipe would never reach EOF
+        subprocess.run([DOVECOT, "-c", str(self.root / "dovecot.conf")], check=True,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        assert wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), 10), \
+            self.log()  # the master writes it after it is there: it may be empty a moment
+        self.pid = int(pidfile.read_text().split()[0])
+        assert wait_until(self._accepts, 10), f"dovecot not listening\n{self.log()}"
+        return self
+
+    def _accepts(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                return sock.recv(64).startswith(b"* OK")
+        except OSError:
+            return False
+
+    def stop(self, *, crash: bool = False) -> None:
+        """Stop the server and wait until every one of its processes is gone: SIGTERM
+        (clients get ``* BYE``) or, with ``crash``, SIGKILL (connections just drop).
+        The signal goes to the master's process group: SIGTERM to the master alone
+        leaves an IDLE session's process running for ten more seconds."""
+        if self.pid is None:
+            return
+        pid, self.pid = self.pid, None
+        try:
+            os.killpg(pid, 9 if crash else 15)  # the master leads it; its children share it
+        except ProcessLookupError:
+            return
+        assert wait_until(lambda: not _group_alive(pid), 10), f"dovecot {pid} did not exit"
+
+    def deliver(self, raw: bytes, folder: str = "") -> None:
+        """Drop ``raw`` into the maildir as a delivery agent would: bytes that APPEND
+        would refuse (NUL, no headers) reach a mailbox this way too."""
+        where = self.maildir / (f".{folder}" if folder else "")
+        for sub in ("tmp", "new", "cur"):
+            (where / sub).mkdir(parents=True, exist_ok=True)
+        for path in (self.root / "home" / USER, self.maildir, where,
+                     where / "tmp", where / "new", where / "cur"):
+            shutil.chown(path, "nobody", "nogroup")
+        self._delivered += 1
+        name = f"{int(time.time())}.M{self._delivered}P{os.getpid()}.test"
+        (where / "tmp" / name).write_bytes(raw)
+        shutil.chown(where / "tmp" / name, "nobody", "nogroup")
+        os.rename(where / "tmp" / name, where / "new" / name)
+
+    def remove(self) -> None:
+        """Kill it (even half-started) and delete its directory."""
+        pidfile = self.root / "run" / "master.pid"
+        if self.pid is None and pidfile.exists() and pidfile.read_text().strip():
+            self.pid = int(pidfile.read_text().split()[0])
+        self.stop(crash=True)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def log(self) -> str:
+        path = self.root / "dovecot.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def client(self) -> "IMAPClient":
+        """A second, ordinary IMAP client (the test's hands): logged in, nothing selected."""
+        from imapclient import IMAPClient
+
+        client = IMAPClient("127.0.0.1", self.port, ssl=False, timeout=10)
+        client.login(USER, PASSWORD)
+        return client
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any process of the group still runs (zombies do not count: dovecot
+    daemonized, so it is not our child to reap)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
