@@ -320,7 +320,8 @@ def cmd_chase(settings: Settings, now: datetime, dry_run: bool) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="handoff", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="SMTP, web, inbound worker and outbox in one process")
+    sub.add_parser("serve", help="everything in one process: SMTP, web, workers (and IMAP "
+                                       "when a mailbox is configured)")
     sub.add_parser("smtp", help="only the SMTP listener")
     sub.add_parser("web", help="only the status page and action links")
     sub.add_parser("worker", help="only the workers: inbound, outbox, chaser, event webhooks")

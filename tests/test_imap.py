@@ -376,3 +376,29 @@ def test_handoff_serve_with_a_mailbox_reads_it_and_the_offer_goes_out(
     finally:
         service.stop()
         sink.controller.stop()
+
+
+@pytest.mark.realserver
+def test_the_handoff_imap_command_stores_the_mailbox_and_stops_on_sigterm(
+        dovecot: Dovecot, tmp_path: Path, database_url: str, sessions: Any) -> None:
+    """``handoff imap`` as an operator runs it (its own process, HANDOFF_IMAP_URL):
+    what is in the mailbox is stored and put away; SIGTERM ends it cleanly."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    append(dovecot, mail(1))
+    env = dict(os.environ, HANDOFF_DATABASE_URL=database_url, HANDOFF_IMAP_URL=dovecot.url,
+               HANDOFF_DATA_DIR=str(tmp_path / "var"), HANDOFF_SERVICE_ADDRESS=SERVICE,
+               HANDOFF_SECRET_KEY="test-secret-key")
+    process = subprocess.Popen([sys.executable, "-m", "handoff", "imap"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert wait_until(lambda: count(sessions, InboundMessage) == 1, timeout=20)
+        assert wait_until(lambda: folder_flags(dovecot, "INBOX") == [])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=20)
+    assert process.returncode == 0, output
+    assert "IMAP in" in output
