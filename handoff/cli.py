@@ -191,7 +191,7 @@ class Service:
         if self.want_smtp:
             parts["smtp"] = bool(self.smtp and self.smtp.running)
         if self.imap is not None:
-            parts["imap"] = self.imap.alive  # the thread; a lost connection is retried
+            parts["imap"] = self.imap.healthy  # down after failed runs in a row
         for loop in self.loops:
             parts[f"worker:{loop.name}"] = loop.alive
         return parts

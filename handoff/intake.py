@@ -50,6 +50,10 @@ class Arrival:
     # what the door knows it by (IMAP UID, a provider's token): a second arrival with the
     # same id is the same message, and stores nothing
     external_id: str | None = None
+    # set when the door could not take the message whole (too large, unreadable at the
+    # source): the row is stored ``failed`` with this error, seen on the page, never acted
+    # on until ``handoff inbound retry``
+    error: str | None = None
 
 
 def receive_message(
@@ -61,14 +65,16 @@ def receive_message(
     source: str,
     now: datetime,
     external_id: str | None = None,
+    error: str | None = None,
 ) -> int:
     """Commit the raw message and its envelope; return its receipt number (the earlier
     one when ``external_id`` was stored before).
 
     Raises :class:`StorageError` when the commit fails, so the caller can answer 451.
     """
-    return receive_messages(sessions, [Arrival(raw, mail_from, tuple(rcpt_tos), external_id)],
-                            source=source, now=now)[0]
+    return receive_messages(
+        sessions, [Arrival(raw, mail_from, tuple(rcpt_tos), external_id, error)],
+        source=source, now=now)[0]
 
 
 def receive_messages(sessions: SessionFactory, arrivals: Sequence[Arrival], *,
@@ -77,7 +83,8 @@ def receive_messages(sessions: SessionFactory, arrivals: Sequence[Arrival], *,
     stores the mails that arrived on different connections meanwhile together); return
     their receipt numbers in order.  All or none: :class:`StorageError` on failure."""
     rows = [{"received_at": now, "source": source, "mail_from": _reverse_path(a.mail_from),
-             "rcpt_tos": list(a.rcpt_tos), "raw": a.raw, "status": "queued", "attempts": 0,
+             "rcpt_tos": list(a.rcpt_tos), "raw": a.raw,
+             "status": "failed" if a.error else "queued", "error": a.error, "attempts": 0,
              "problems": [], "external_id": a.external_id} for a in arrivals]
     if not rows:
         return []
@@ -116,6 +123,20 @@ def _insert_new(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int
                 known[str(row["external_id"])] = earlier
         receipts.append(int(earlier))
     return receipts
+
+
+def find_stored(sessions: SessionFactory, external_ids: Sequence[str]) -> set[str]:
+    """Which of these external ids are stored (a door checks before it puts a message
+    away: only what is stored may leave the source)."""
+    if not external_ids:
+        return set()
+    try:
+        with sessions() as session:
+            return {str(e) for e in session.scalars(
+                select(InboundMessage.external_id)
+                .where(InboundMessage.external_id.in_(list(external_ids))))}
+    except SQLAlchemyError as exc:
+        raise StorageError(f"could not read stored messages: {exc}") from exc
 
 
 def is_spent(sessions: SessionFactory, token: str) -> bool:

@@ -27,7 +27,7 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 from handoff.addresses import ServiceAddresses
 from handoff.db import SessionFactory
 from handoff.errors import ConfigError, StorageError
-from handoff.intake import receive_message
+from handoff.intake import find_stored, receive_message
 from handoff.settings import Settings
 from mailer.imap_account import ImapAccount, MailboxCursor, imap_account, read_envelope
 from mailer.imap_connection import (close_connection, has_buffered_lines, has_news,
@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 Wait = Callable[[threading.Event, float], object]  # wait(stop, seconds); stop ends it early
 TRANSIENT = (IMAPClientError, OSError, StorageError)  # worth a reconnect and a retry
 IDLE_CHECK = 30.0  # seconds in one IDLE: a missed report or a dead connection shows then
+POISON = 3  # FETCHes of one message the server may refuse before it is stored marked
+UNHEALTHY_AFTER = 3  # failed runs in a row before /healthz says the IMAP door is down
 
 
 class ImapWatcher:
@@ -59,6 +61,9 @@ class ImapWatcher:
         self._stop, self._lock = threading.Event(), threading.Lock()  # lock: _idle_socket
         self._idle_socket: Any = None  # set while in IDLE, for stop() to shut
         self._thread: threading.Thread | None = None
+        self._refused: dict[int, int] = {}  # UID -> FETCHes the server refused
+        self.failures = 0  # connections or runs failed in a row
+        self.last_ok: float | None = None  # monotonic time of the last whole run
 
     def run_once(self) -> int:
         """Connect if needed, store every new message and put away the stored ones;
@@ -69,56 +74,109 @@ class ImapWatcher:
             has_news(client)  # forget SELECT's own count: only later reports are news
             last_uid = self.cursor.load(uidvalidity)
             if self.account.move_to:  # everything still here is new, or stored not moved
-                uids = client.search(["NOT", "DELETED"])
+                uids = sorted(client.search(["NOT", "DELETED"]))
             else:  # "n:*" always names the highest UID, even below n (RFC 3501 6.4.8)
-                uids = [u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid]
+                uids = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*"])
+                              if u > last_uid)
+            # Only what is stored may leave the folder: a UID at or below the cursor was
+            # stored unless it was skipped (flagged \Deleted by someone, then not)
+            stored_before = find_stored(self.sessions, [
+                self._external_id(uidvalidity, u) for u in uids if u <= last_uid])
             stored = 0
-            for uid in sorted(uids):
-                if uid > last_uid:
-                    stored += self._store(client, uidvalidity, uid)
+            for uid in uids:
+                if self._stop.is_set():
+                    break
+                if uid > last_uid or self._external_id(uidvalidity, uid) not in stored_before:
+                    outcome = self._store(client, uidvalidity, uid)
+                    if outcome is None:  # the server would not give it: next run
+                        break
+                    stored += outcome
+                    if not outcome:  # gone meanwhile: nothing to put away
+                        continue
                 self._put_away(client, uid)
+            self.failures, self.last_ok = 0, time.monotonic()
             return stored
         except (IMAPClientError, OSError):
             self._disconnect()
             raise
 
-    def _store(self, client: IMAPClient, uidvalidity: int, uid: int) -> int:
-        data = client.fetch([uid], ["BODY.PEEK[]"]).get(uid)
-        receipt = None
-        if data is not None:  # None: expunged by someone else meanwhile
-            raw = data.get(b"BODY[]") or b""  # no body is still a message, stored empty
-            mail_from, rcpt_tos = read_envelope(raw, self.service)
-            receipt = receive_message(
-                self.sessions, raw, mail_from=mail_from, rcpt_tos=rcpt_tos, source="imap",
-                now=self.clock(),
-                external_id=f"imap:{self.account.mailbox}:{uidvalidity}:{uid}")
-            log.debug("IMAP %s UID %s stored as %s (%d bytes)", self.account.mailbox, uid,
-                      receipt, len(raw))
+    def _external_id(self, uidvalidity: int, uid: int) -> str:
+        return f"imap:{self.account.mailbox}:{uidvalidity}:{uid}"
+
+    def _store(self, client: IMAPClient, uidvalidity: int, uid: int) -> int | None:
+        """Store one message: 1, or 0 when it is gone; None when the server refused to
+        hand it over (tried again next run; after ``POISON`` refusals a marked row
+        is stored in its place and the message is moved aside, so it cannot block the
+        folder).  A message over the size limit is stored as its header, marked."""
+        external_id = self._external_id(uidvalidity, uid)
+        error, lost_connection = None, False
+        try:
+            sizes = client.fetch([uid], ["RFC822.SIZE"]).get(uid)
+            if sizes is None:  # expunged by someone else meanwhile
+                self.cursor.advance(uidvalidity, uid)
+                return 0
+            size = int(sizes.get(b"RFC822.SIZE") or 0)
+            if size > self.settings.max_message_size:
+                part, error = b"BODY[HEADER]", (
+                    f"{size} bytes, over HANDOFF_MAX_MESSAGE_SIZE: only its header is kept; "
+                    f"the message is in {self.account.move_to or self.account.folder}")
+                data = client.fetch([uid], ["BODY.PEEK[HEADER]"]).get(uid) or {}
+            else:
+                part, data = b"BODY[]", client.fetch([uid], ["BODY.PEEK[]"]).get(uid) or {}
+            raw = data.get(part) or b""  # no body is still a message, stored empty
+        except IMAPClientError as exc:  # NO/BAD, or Dovecot's BYE after an internal error
+            refused = self._refused[uid] = self._refused.get(uid, 0) + 1
+            log.warning("IMAP %s UID %s: the server refused it (%d of %d): %s",
+                        self.account.mailbox, uid, refused, POISON, exc)
+            if refused < POISON:
+                if isinstance(exc, IMAPClientAbortError):
+                    raise  # the connection is gone: reconnect, ask again
+                return None
+            where = self.account.move_to or "nowhere (it is flagged seen)"
+            raw, error = b"", (f"the IMAP server refused to hand over UID {uid} "
+                               f"{POISON} times ({exc}); it is moved to {where}")
+            lost_connection = isinstance(exc, IMAPClientAbortError)
+        mail_from, rcpt_tos = read_envelope(raw, self.service)
+        receipt = receive_message(self.sessions, raw, mail_from=mail_from, rcpt_tos=rcpt_tos,
+                                  source="imap", now=self.clock(), external_id=external_id,
+                                  error=error)
+        log.debug("IMAP %s UID %s stored as %s (%d bytes)", self.account.mailbox, uid,
+                  receipt, len(raw))
+        self._refused.pop(uid, None)
         self.cursor.advance(uidvalidity, uid)
-        if receipt is not None and self.on_stored is not None:
+        if self.on_stored is not None:
             self.on_stored(receipt)
-        return int(receipt is not None)
+        if lost_connection:  # stored marked; it is put away after the reconnect
+            raise IMAPClientAbortError(f"connection lost after UID {uid} was refused")
+        return 1
 
     def _put_away(self, client: IMAPClient, uid: int) -> None:
         """Flag ``\\Seen``, then MOVE (RFC 6851) or COPY + ``\\Deleted`` + EXPUNGE, by UID
-        where UIDPLUS allows (RFC 4315 2.1), so no one else's deletions are expunged."""
+        where UIDPLUS allows (RFC 4315 2.1), so no one else's deletions are expunged.  A
+        done folder deleted meanwhile (``[TRYCREATE]``, RFC 3501 6.4.7) is made again."""
         target = self.account.move_to
-        try:
-            client.add_flags([uid], [SEEN])
-            if target and client.has_capability("MOVE"):
-                client.move([uid], target)
-            elif target:
-                client.copy([uid], target)
-                client.add_flags([uid], [DELETED])
-                if client.has_capability("UIDPLUS"):
-                    client.uid_expunge([uid])
-                else:  # plain EXPUNGE: every \Deleted message in the folder goes
-                    client.expunge()
-        except IMAPClientAbortError:
-            raise
-        except IMAPClientError as exc:  # refused (NO/BAD): stored anyway; retried next run
-            log.warning("IMAP %s UID %s stored but not moved: %s", self.account.mailbox, uid,
-                        exc)
+        for attempt in (1, 2):
+            try:
+                client.add_flags([uid], [SEEN])
+                if target and client.has_capability("MOVE"):
+                    client.move([uid], target)
+                elif target:
+                    client.copy([uid], target)
+                    client.add_flags([uid], [DELETED])
+                    if client.has_capability("UIDPLUS"):
+                        client.uid_expunge([uid])
+                    else:  # plain EXPUNGE: every \Deleted message in the folder goes
+                        client.expunge()
+                return
+            except IMAPClientAbortError:
+                raise
+            except IMAPClientError as exc:  # refused (NO/BAD): stored; retried next run
+                if attempt == 1 and target and "TRYCREATE" in str(exc).upper():
+                    client.create_folder(target)
+                    continue
+                log.warning("IMAP %s UID %s stored but not moved: %s",
+                            self.account.mailbox, uid, exc)
+                return
 
     def _connect(self) -> IMAPClient:
         if self._client is None:
@@ -156,12 +214,14 @@ class ImapWatcher:
             return
         if has_news(client):
             return
+        if self._stop.is_set():
+            return
+        client.idle()  # not under the lock: stop() must never wait for the server
         with self._lock:
-            if self._stop.is_set():
-                return
-            client.idle()
             self._idle_socket = client.socket()
         try:
+            if self._stop.is_set():  # stop() came before the socket was known
+                return
             deadline = time.monotonic() + IDLE_CHECK
             if has_buffered_lines(client, self.timeout):
                 deadline = 0.0  # DONE at once: idle_done() returns them, and we run again
@@ -182,15 +242,17 @@ class ImapWatcher:
             try:
                 while self.run_once() and not self._stop.is_set():
                     pass
-                delay = self.retry[0]
                 self._wait_for_mail()
+                delay = self.retry[0]  # a whole cycle worked, waiting included
                 continue
             except TRANSIENT as exc:
                 if self._stop.is_set():
                     break
+                self.failures += 1
                 log.warning("IMAP %s: %s; trying again in %.0f s", self.account.mailbox,
                             exc, delay)
             except Exception:  # thread boundary: log it, keep watching
+                self.failures += 1
                 log.exception("IMAP %s watcher failed; trying again in %.0f s",
                               self.account.mailbox, delay)
             self._disconnect()
@@ -226,3 +288,9 @@ class ImapWatcher:
     @property
     def running(self) -> bool:
         return self.alive and not self._stop.is_set()
+
+    @property
+    def healthy(self) -> bool:
+        """Running, and reading: not failing run after run (a wrong password, a done
+        folder that cannot be made, a server gone) — what ``/healthz`` reports."""
+        return self.running and self.failures < UNHEALTHY_AFTER

@@ -60,8 +60,9 @@ def imap_account(settings: Settings) -> ImapAccount | None:
             raise ConfigError(f"HANDOFF_IMAP_URL must be imap:// or imaps://, not {url.scheme}:")
         try:
             port = url.port or 0
-        except ValueError as exc:
-            raise ConfigError(f"HANDOFF_IMAP_URL has a bad port: {exc}") from exc
+        except ValueError:  # never the exception's text: it can hold part of the password
+            raise ConfigError("HANDOFF_IMAP_URL has a bad port, or a '/', '#' or '?' in the "
+                              "user or password that is not percent-encoded") from None
         host, tls = url.hostname or "", url.scheme == "imaps"
         user, password = unquote(url.username or ""), unquote(url.password or "")
         folder = unquote(url.path.lstrip("/")) or s.imap_folder
@@ -72,8 +73,16 @@ def imap_account(settings: Settings) -> ImapAccount | None:
         return None
     if not host or not user:
         raise ConfigError("the IMAP mailbox needs a host and a user")
+    if s.imap_move_to.strip() and _same_folder(s.imap_move_to.strip(), folder or "INBOX"):
+        raise ConfigError("HANDOFF_IMAP_MOVE_TO names the folder that is read: every message "
+                          "would come back under a new UID and be read again")
     return ImapAccount(host, port or (993 if tls else 143), user, password, folder or "INBOX",
                        tls, s.imap_move_to.strip())
+
+
+def _same_folder(a: str, b: str) -> bool:
+    """INBOX is case-insensitive (RFC 3501 5.1); other names are as written."""
+    return a == b or (a.upper() == "INBOX" and b.upper() == "INBOX")
 
 
 def read_envelope(raw: bytes, service: ServiceAddresses) -> tuple[str, list[str]]:

@@ -402,3 +402,116 @@ def test_the_handoff_imap_command_stores_the_mailbox_and_stops_on_sigterm(
         output, _ = process.communicate(timeout=20)
     assert process.returncode == 0, output
     assert "IMAP in" in output
+
+
+# --- what a review found (each was reproduced against a real Dovecot first) ---
+
+@pytest.mark.realserver
+def test_a_message_skipped_while_flagged_deleted_is_stored_before_it_is_moved(
+        dovecot: Dovecot, watch: Any, sessions: Any, clock: Clock) -> None:
+    """Someone flags UID 1 \\Deleted, we read UID 2 (the cursor passes 1), they take the
+    flag back: UID 1 must be stored, not just moved away unread."""
+    append(dovecot, mail(1), mail(2))
+    other = dovecot.client()
+    other.select_folder("INBOX")
+    first = min(other.search("ALL"))
+    other.add_flags([first], [b"\\Deleted"])
+    watcher = watch(dovecot)
+    assert watcher.run_once() == 1
+    other.remove_flags([first], [b"\\Deleted"])
+    other.logout()
+    assert watcher.run_once() == 1
+    assert handoffs(sessions, watcher.settings, clock) == ["Task number 1", "Task number 2"]
+
+
+def test_a_done_folder_that_is_the_watched_folder_is_refused(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, imap_url="imap://u:p@127.0.0.1:1/INBOX",
+                             imap_move_to="inbox")
+    with pytest.raises(ConfigError, match="names the folder that is read"):
+        imap_account(settings)
+
+
+def test_a_bad_url_is_refused_without_showing_the_password(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, imap_url="imaps://bob:Hunter2#x@imap.test/INBOX")
+    with pytest.raises(ConfigError) as refused:
+        imap_account(settings)
+    assert "Hunter2" not in str(refused.value)
+
+
+def test_a_watcher_that_keeps_failing_is_reported_down(
+        tmp_path: Path, database_url: str, sessions: Any, clock: Clock) -> None:
+    """A server gone (or a wrong password, or a done folder that cannot be made): the
+    thread lives on and retries, but /healthz must not say the door is up.  (Dovecot
+    slows down repeated wrong passwords, so a closed port stands for them here.)"""
+    waits = Waits()
+    settings = make_settings(tmp_path, database_url=database_url,
+                             imap_url=f"imap://u:p@127.0.0.1:{free_port()}/INBOX")
+    watcher = ImapWatcher(settings, sessions, clock, wait=waits).start()
+    try:
+        assert wait_until(lambda: len(waits.asked) >= 3)
+        assert watcher.alive and not watcher.healthy
+    finally:
+        watcher.stop()
+
+
+@pytest.mark.realserver
+def test_a_message_the_server_will_not_hand_over_is_stored_marked_and_moved_aside(
+        dovecot: Dovecot, watch: Any, sessions: Any, clock: Clock) -> None:
+    """One unreadable message must not block the folder: it is asked for a few times,
+    then a failed row says so and the messages after it are read."""
+    dovecot.client().logout()  # the first login makes the maildir
+    dovecot.deliver(mail(1))
+    [broken] = list((dovecot.maildir / "new").iterdir())
+    broken.chmod(0)  # Dovecot runs as nobody: it cannot read this one
+    append(dovecot, mail(2))
+    watcher = watch(dovecot)
+    from imapclient.exceptions import IMAPClientError
+
+    for _ in range(3):  # Dovecot answers an internal error and hangs up
+        with pytest.raises(IMAPClientError):
+            watcher.run_once()
+    assert watcher.run_once() == 1  # mail 2; the marked row is put away first
+    assert handoffs(sessions, watcher.settings, clock) == ["Task number 2"]
+    with sessions() as session:
+        marked = session.scalars(select(InboundMessage)
+                                 .where(InboundMessage.status == "failed")).one()
+    assert "refused to hand over" in (marked.error or "") and marked.raw == b""
+    assert watcher.run_once() == 0
+    assert folder_flags(dovecot, "INBOX") == []  # both put away, the broken one too
+
+
+@pytest.mark.realserver
+def test_a_message_over_the_size_limit_is_stored_as_its_header_marked(
+        dovecot: Dovecot, watch: Any, sessions: Any, clock: Clock) -> None:
+    append(dovecot, mail(1, body="x" * 5000 + "\n"))
+    watcher = watch(dovecot, max_message_size=2000)
+    assert watcher.run_once() == 1
+    with sessions() as session:
+        row = session.scalars(select(InboundMessage)).one()
+    assert row.status == "failed" and "over HANDOFF_MAX_MESSAGE_SIZE" in (row.error or "")
+    assert b"Subject: Task number 1" in row.raw and b"xxxx" not in row.raw
+    assert folder_flags(dovecot, "INBOX") == [] and len(folder_flags(dovecot, DONE)) == 1
+
+
+@pytest.mark.realserver
+def test_a_done_folder_deleted_meanwhile_is_made_again(
+        dovecot: Dovecot, watch: Any, sessions: Any) -> None:
+    append(dovecot, mail(1))
+    watcher = watch(dovecot)
+    assert watcher.run_once() == 1
+    other = dovecot.client()
+    other.delete_folder(DONE)
+    other.logout()
+    append(dovecot, mail(2))
+    assert watcher.run_once() == 1
+    assert folder_flags(dovecot, "INBOX") == [] and len(folder_flags(dovecot, DONE)) == 1
+
+
+@pytest.mark.realserver
+def test_stop_ends_a_backlog_promptly(dovecot: Dovecot, watch: Any, sessions: Any) -> None:
+    append(dovecot, *[mail(n) for n in range(60)])
+    watcher = watch(dovecot).start()
+    assert wait_until(lambda: count(sessions, InboundMessage) >= 1)
+    watcher.stop(timeout=5)
+    assert not watcher.alive
+    assert count(sessions, InboundMessage) < 60
