@@ -23,6 +23,8 @@ SMARTHOST_TLS_MODES = ("auto", "starttls", "tls", "none")
 
 @dataclass(frozen=True)
 class Settings:
+    """Secrets (keys, passwords, URLs that carry them) are left out of ``repr``."""
+
     data_dir: Path
     database_url: str
     smtp_host: str = "127.0.0.1"
@@ -34,38 +36,38 @@ class Settings:
     domains: tuple[str, ...] = ("localhost",)
     aliases: tuple[str, ...] = ()
     smarthost: str = ""
-    secret_key: str = ""
+    secret_key: str = field(default="", repr=False)
     timezone: str = "UTC"
     max_message_size: int = 25 * MB
-    view_key: str = ""
+    view_key: str = field(default="", repr=False)
     token_ttl_days: int = 30
     production: bool = False
     # outgoing: the smarthost's login and whether to insist on STARTTLS (SPEC 8)
     smarthost_user: str = ""
-    smarthost_password: str = ""
+    smarthost_password: str = field(default="", repr=False)
     smarthost_tls: str = "auto"  # auto (STARTTLS when offered) | starttls | none | tls
     smarthost_ca: str = ""  # a CA bundle to verify the smarthost by; empty: the system's
     # IMAP: a mailbox to read (imaps://user:pass@host:port/INBOX, or the parts)
-    imap_url: str = ""
+    imap_url: str = field(default="", repr=False)
     imap_host: str = ""  # or the parts; the URL wins over them
     imap_port: int = 0  # 0: 993 with TLS, 143 without
     imap_user: str = ""
-    imap_password: str = ""
+    imap_password: str = field(default="", repr=False)
     imap_folder: str = "INBOX"
     imap_tls: bool = True
     imap_move_to: str = "handoff-done"  # the folder read messages are moved to
     imap_poll_seconds: int = 60  # where IDLE is not offered
     # provider inbound webhooks (webhooks/): credentials; empty = that route is off
-    mailgun_signing_key: str = ""
-    postmark_auth: str = ""  # user:password for HTTP basic auth
-    sendgrid_auth: str = ""  # user:password for HTTP basic auth
+    mailgun_signing_key: str = field(default="", repr=False)
+    postmark_auth: str = field(default="", repr=False)  # user:password for HTTP basic auth
+    sendgrid_auth: str = field(default="", repr=False)  # user:password for HTTP basic auth
     # a Mailgun signature older than this is refused.  Long on purpose: Mailgun is said
     # to repeat the first attempt's timestamp on retries (for 8 hours), and replays are
     # caught anyway because each token is stored once (docs/deploy.md)
     webhook_replay_seconds: int = 9 * 3600
     # outbound event webhooks: one endpoint from the environment (more in TOML [[webhooks]])
     webhook_url: str = ""
-    webhook_secret: str = ""
+    webhook_secret: str = field(default="", repr=False)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

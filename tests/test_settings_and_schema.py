@@ -98,3 +98,17 @@ def test_handoff_parse_stores_nothing_and_prints_one_json_object_per_file(tmp_pa
         for field in reading["packet"].values():
             assert field["source"] in ("stated", "inferred")
     assert not (tmp_path / "var").exists()
+
+
+def test_secrets_are_not_in_the_settings_repr(tmp_path):
+    """A settings object in a log line or a traceback shows no key or password."""
+    from handoff.settings import load_settings
+
+    settings = load_settings(environ={
+        "HANDOFF_SECRET_KEY": "k-secret-1", "HANDOFF_SMARTHOST_PASSWORD": "smtp-pw-2",
+        "HANDOFF_IMAP_URL": "imaps://u:imap-pw-3@imap.test/INBOX",
+        "HANDOFF_MAILGUN_SIGNING_KEY": "mg-4", "HANDOFF_POSTMARK_AUTH": "pm:pw-5"},
+        data_dir=tmp_path / "var")
+    shown = repr(settings)
+    assert "handoff@localhost" in shown
+    assert not any(s in shown for s in ("k-secret-1", "smtp-pw-2", "imap-pw-3", "mg-4", "pw-5"))
