@@ -55,6 +55,7 @@ class Settings:
     imap_password: str = field(default="", repr=False)
     imap_folder: str = "INBOX"
     imap_tls: bool = True
+    imap_ca: str = ""  # a CA bundle to verify the IMAP server by; empty: the system's
     imap_move_to: str = "handoff-done"  # the folder read messages are moved to
     imap_poll_seconds: int = 60  # where IDLE is not offered
     # provider inbound webhooks (webhooks/): credentials; empty = that route is off
@@ -135,6 +136,7 @@ _FIELDS: dict[str, tuple[str, Any]] = {
     "IMAP_PASSWORD": ("imap_password", str),
     "IMAP_FOLDER": ("imap_folder", str),
     "IMAP_TLS": ("imap_tls", lambda v: str(v).lower() in ("1", "true", "yes")),
+    "IMAP_CA": ("imap_ca", str),
     "IMAP_MOVE_TO": ("imap_move_to", str),
     "IMAP_POLL_SECONDS": ("imap_poll_seconds", int),
     "MAILGUN_SIGNING_KEY": ("mailgun_signing_key", str),

@@ -42,6 +42,7 @@ class ImapAccount:
     folder: str = "INBOX"
     tls: bool = True
     move_to: str = "handoff-done"  # "" = only flag \Seen, leave it in place
+    ca_file: str = ""  # verify the server's certificate by this CA; "": the system's
 
     @property
     def mailbox(self) -> str:
@@ -77,7 +78,7 @@ def imap_account(settings: Settings) -> ImapAccount | None:
         raise ConfigError("HANDOFF_IMAP_MOVE_TO names the folder that is read: every message "
                           "would come back under a new UID and be read again")
     return ImapAccount(host, port or (993 if tls else 143), user, password, folder or "INBOX",
-                       tls, s.imap_move_to.strip())
+                       tls, s.imap_move_to.strip(), s.imap_ca)
 
 
 def _same_folder(a: str, b: str) -> bool:

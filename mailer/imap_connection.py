@@ -12,6 +12,7 @@ slower (the next round, at most ``IDLE_CHECK`` seconds later).
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 from imapclient import IMAPClient
@@ -21,9 +22,12 @@ from mailer.imap_account import ImapAccount
 
 
 def open_connection(account: ImapAccount, timeout: float) -> IMAPClient:
-    """Connect (TLS from the first byte for imaps, RFC 8314), log in, and make the
-    done folder if it is missing."""
-    client = IMAPClient(account.host, account.port, ssl=account.tls, timeout=timeout)
+    """Connect (TLS from the first byte for imaps, RFC 8314; the certificate and the
+    host name verified), log in, and make the done folder if it is missing."""
+    context = ssl.create_default_context(cafile=account.ca_file or None) \
+        if account.tls else None
+    client = IMAPClient(account.host, account.port, ssl=account.tls, ssl_context=context,
+                        timeout=timeout)
     try:
         client.login(account.user, account.password)
         if account.move_to and not client.folder_exists(account.move_to):

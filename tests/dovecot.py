@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -36,7 +36,7 @@ state_dir = {root}/state
 log_path = {root}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 passdb {{
@@ -50,10 +50,10 @@ userdb {{
 mail_location = maildir:~/Maildir
 service imap-login {{
   inet_listener imap {{
-    port = {port}
+    port = {imap_port}
   }}
   inet_listener imaps {{
-    port = 0
+    port = {imaps_port}
   }}
 }}
 """
@@ -62,7 +62,9 @@ service imap-login {{
 class Dovecot:
     """One Dovecot master process; ``url`` is what ``HANDOFF_IMAP_URL`` would say."""
 
-    def __init__(self, *, extensions: bool = True) -> None:
+    def __init__(self, *, extensions: bool = True, certificate: Any = None) -> None:
+        """``certificate``: a trustme ``LeafCert``; then the one listener speaks TLS
+        from the first byte (imaps, RFC 8314)."""
         if not os.path.exists(DOVECOT):
             pytest.skip("dovecot is not installed (apt-get install -y dovecot-imapd)")
         # under the system temp dir, world-readable: pytest's own are private to root, and
@@ -76,14 +78,26 @@ class Dovecot:
         home = self.root / "home"
         home.mkdir()
         shutil.chown(home, "nobody", "nogroup")
-        config = _CONFIG.format(root=self.root, port=self.port)
+        self.tls = certificate is not None
+        ssl_lines = "ssl = no"
+        if certificate is not None:
+            cert, key = self.root / "cert.pem", self.root / "key.pem"
+            certificate.cert_chain_pems[0].write_to_path(str(cert))
+            certificate.private_key_pem.write_to_path(str(key))
+            ssl_lines = f"ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}"
+        config = _CONFIG.format(root=self.root, ssl=ssl_lines,
+                                imap_port=0 if self.tls else self.port,
+                                imaps_port=self.port if self.tls else 0)
         if not extensions:
             config += f"protocol imap {{\n  imap_capability = {PLAIN_CAPABILITIES}\n}}\n"
         (self.root / "dovecot.conf").write_text(config)
 
     @property
     def url(self) -> str:
-        return f"imap://{USER.replace('@', '%40')}:{PASSWORD}@127.0.0.1:{self.port}/INBOX"
+        scheme = "imaps" if self.tls else "imap"
+        return f"{scheme}://{USER.replace('@', '%40')}:{PASSWORD}@127.0.0.1:{self.port}/INBOX"
+
+    client_context: Any = None  # tests set an ssl.SSLContext trusting their CA
 
     @property
     def maildir(self) -> Path:
@@ -105,7 +119,7 @@ class Dovecot:
     def _accepts(self) -> bool:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-                return sock.recv(64).startswith(b"* OK")
+                return self.tls or sock.recv(64).startswith(b"* OK")
         except OSError:
             return False
 
@@ -154,7 +168,8 @@ class Dovecot:
         """A second, ordinary IMAP client (the test's hands): logged in, nothing selected."""
         from imapclient import IMAPClient
 
-        client = IMAPClient("127.0.0.1", self.port, ssl=False, timeout=10)
+        client = IMAPClient("127.0.0.1", self.port, ssl=self.tls, timeout=10,
+                            ssl_context=self.client_context)
         client.login(USER, PASSWORD)
         return client
 

@@ -515,3 +515,36 @@ def test_stop_ends_a_backlog_promptly(dovecot: Dovecot, watch: Any, sessions: An
     watcher.stop(timeout=5)
     assert not watcher.alive
     assert count(sessions, InboundMessage) < 60
+
+
+@pytest.mark.realserver
+def test_imaps_verifies_the_server_certificate(tmp_path: Path, database_url: str,
+                                               sessions: Any, clock: Clock) -> None:
+    """imaps:// speaks TLS from the first byte and checks the certificate: trusted by
+    HANDOFF_IMAP_CA it reads the mailbox; by the system store alone it refuses."""
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    server = Dovecot(certificate=ca.issue_cert("127.0.0.1"))
+    server.client_context = ssl.create_default_context()
+    ca.configure_trust(server.client_context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    try:
+        server.start()
+        assert server.url.startswith("imaps://")
+        append(server, mail(1))
+        untrusted = ImapWatcher(make_settings(tmp_path, database_url=database_url,
+                                              imap_url=server.url), sessions, clock)
+        with pytest.raises(ssl.SSLCertVerificationError):
+            untrusted.run_once()
+        trusted = ImapWatcher(make_settings(tmp_path, database_url=database_url,
+                                            imap_url=server.url, imap_ca=str(ca_file)),
+                              sessions, clock)
+        assert trusted.run_once() == 1
+        trusted.stop()
+        assert handoffs(sessions, trusted.settings, clock) == ["Task number 1"]
+    finally:
+        server.remove()
