@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import vobject
 from icalendar import Calendar
 
 from tests.conftest import handoff_mail, links_of, mail_to
@@ -50,6 +51,13 @@ def test_the_accepted_mails_carry_the_deadline_as_an_ics_both_sides_can_import(
         assert str(event["url"]).startswith("http")
         [alarm] = event.walk("VALARM")
         assert alarm["action"] == "DISPLAY"
+        # read again by a second, independent reader (vobject, which Radicale's CalDAV
+        # server uses), strictly: not only the library that wrote it
+        other = vobject.readOne(raw.decode("utf-8"), validate=True)
+        assert other.method.value == "PUBLISH"
+        assert other.vevent.dtend.value == deadline
+        assert other.vevent.uid.value == "handoff-1-deadline@acme.test"
+        assert other.vevent.summary.value == "Due: Renew the TLS certificate [H-1]"
 
 
 def test_without_a_deadline_nothing_is_attached_and_the_owner_gets_no_extra_mail(
@@ -67,3 +75,5 @@ def test_a_title_with_commas_semicolons_and_newline_tricks_stays_one_summary(flo
     [event] = calendar.walk("VEVENT")
     assert str(event["summary"]) == "Due: Fix billing; refunds, credits\\n END:VEVENT [H-1]"
     assert len(calendar.walk("VEVENT")) == 1
+    other = vobject.readOne(_raw.decode("utf-8"))
+    assert other.vevent.summary.value == "Due: Fix billing; refunds, credits\\n END:VEVENT [H-1]"
