@@ -71,9 +71,9 @@ def test_without_a_deadline_nothing_is_attached_and_the_owner_gets_no_extra_mail
 def test_a_title_with_commas_semicolons_and_newline_tricks_stays_one_summary(flow, client):
     mails = accept(flow, client, handoff_mail(
         subject="Fix billing; refunds, credits\\n END:VEVENT"))
-    _raw, calendar = ics_of(mail_to(mails, "bob@corp.test"))
+    raw, calendar = ics_of(mail_to(mails, "bob@corp.test"))
     [event] = calendar.walk("VEVENT")
     assert str(event["summary"]) == "Due: Fix billing; refunds, credits\\n END:VEVENT [H-1]"
     assert len(calendar.walk("VEVENT")) == 1
-    other = vobject.readOne(_raw.decode("utf-8"))
+    other = vobject.readOne(raw.decode("utf-8"))
     assert other.vevent.summary.value == "Due: Fix billing; refunds, credits\\n END:VEVENT [H-1]"
