@@ -90,8 +90,11 @@ class Service:
         self.sessions: SessionFactory = make_session_factory(self.engine)
         self.want_smtp, self.want_web, self.want_workers = smtp, web, workers
         # the IMAP door: in serve when a mailbox is configured; `handoff imap` alone
-        self.want_imap = imap if imap is not None else bool(
-            smtp and web and workers and (settings.imap_url or settings.imap_host))
+        if imap is None:
+            from mailer.imap import imap_account  # ConfigError here: at start, not later
+
+            imap = smtp and web and workers and imap_account(settings) is not None
+        self.want_imap = imap
         self.imap: Any = None
         self.loops: list[WorkerLoop] = []
         self.smtp: Any = None

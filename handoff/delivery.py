@@ -26,7 +26,6 @@ def note_mail_failed(session: Session, service: ServiceAddresses, mail: OutboxMa
         return
     record_event(session, handoff, "mail_failed", "system", now, None, mail=mail.kind,
                  to=mail.recipient.address, reason=error[:500])
-    if (mail.recipient_id == handoff.owner_id and MAIL_KINDS[mail.kind].asks_to_act
-            and handoff.sender_id != handoff.owner_id):
+    if mail.recipient_id == handoff.owner_id and MAIL_KINDS[mail.kind].asks_to_act:
         note_owner_unreachable(session, service, handoff,
                                f"the {mail.kind} could not be sent: {error}", now)

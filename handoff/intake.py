@@ -107,11 +107,7 @@ def _insert_new(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int
     """Insert the rows whose ``external_id`` is not stored yet; the stored row's number
     for the others.  (Two doors racing on one id: the unique constraint fails one
     transaction, which is then a :class:`StorageError` the door retries.)"""
-    ids = [str(r["external_id"]) for r in rows if r["external_id"]]
-    known: dict[str, int] = {
-        str(ext): int(row_id) for ext, row_id in conn.execute(
-            select(InboundMessage.external_id, InboundMessage.id)
-            .where(InboundMessage.external_id.in_(ids)))}
+    known = _receipts_of(conn, [str(r["external_id"]) for r in rows if r["external_id"]])
     receipts = []
     for row in rows:
         earlier = known.get(str(row["external_id"])) if row["external_id"] else None
@@ -125,16 +121,21 @@ def _insert_new(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int
     return receipts
 
 
+def _receipts_of(conn: Connection, external_ids: Sequence[str]) -> dict[str, int]:
+    """external id -> receipt number, for those of ``external_ids`` that are stored."""
+    if not external_ids:
+        return {}
+    return {str(ext): int(row_id) for ext, row_id in conn.execute(
+        select(InboundMessage.external_id, InboundMessage.id)
+        .where(InboundMessage.external_id.in_(list(external_ids))))}
+
+
 def find_stored(sessions: SessionFactory, external_ids: Sequence[str]) -> set[str]:
     """Which of these external ids are stored (a door checks before it puts a message
     away: only what is stored may leave the source)."""
-    if not external_ids:
-        return set()
     try:
         with sessions() as session:
-            return {str(e) for e in session.scalars(
-                select(InboundMessage.external_id)
-                .where(InboundMessage.external_id.in_(list(external_ids))))}
+            return set(_receipts_of(session.connection(), external_ids))
     except SQLAlchemyError as exc:
         raise StorageError(f"could not read stored messages: {exc}") from exc
 

@@ -44,19 +44,20 @@ EVENT_TYPES: dict[str, str] = {
     "reopened": "handoff.reopened",
     "cancelled": "handoff.cancelled",
 }
-ALL_TYPES = frozenset([*EVENT_TYPES.values(), "handoff.overdue", "handoff.escalated"])
+ONCE_PER_STAY = frozenset({"handoff.overdue", "handoff.escalated"})  # from chase steps
+ALL_TYPES = frozenset(EVENT_TYPES.values()) | ONCE_PER_STAY
 
 
 def event_type(kind: str, detail: Mapping[str, Any]) -> str | None:
-    """The webhook event a timeline event is, if any.  A chase step is per recipient
-    (the owner and the sender both hear a handoff is overdue): the first overdue step
-    and an escalation are announced once per stay in a state (``queue_webhook_event``)."""
+    """The webhook event a timeline event is, if any.  Chase steps are per recipient and
+    repeat (the owner and the sender both hear a handoff is overdue, every two days):
+    ``queue_webhook_event`` announces them once per stay in a state."""
     if kind in EVENT_TYPES:
         return EVENT_TYPES[kind]
     if kind.startswith("chased_"):
         if detail.get("step") == "escalate":
             return "handoff.escalated"
-        if detail.get("rule") == "overdue" and detail.get("number") == 1:
+        if detail.get("rule") == "overdue":
             return "handoff.overdue"
     return None
 
@@ -67,16 +68,13 @@ def queue_webhook_event(session: Session, handoff: Handoff, kind: str, how: str,
     wanted = event_type(kind, detail)
     if wanted is None:
         return
-    if wanted in ("handoff.overdue", "handoff.escalated"):
-        # once per stay in the state, however many people are chased, in however many
-        # passes (people in other zones are chased at other hours)
-        once = session.info.setdefault("webhook_events_once", set())
-        if (handoff.id, wanted) in once or session.scalar(
-                select(WebhookEvent.id).where(
-                    WebhookEvent.handoff_id == handoff.id, WebhookEvent.type == wanted,
-                    WebhookEvent.created_at >= handoff.state_changed_at).limit(1)):
-            return
-        once.add((handoff.id, wanted))
+    if wanted in ONCE_PER_STAY and session.scalar(
+            # however many people are chased for it, in however many passes (people in
+            # other zones are chased at other hours); autoflush shows this pass's rows
+            select(WebhookEvent.id).where(
+                WebhookEvent.handoff_id == handoff.id, WebhookEvent.type == wanted,
+                WebhookEvent.created_at >= handoff.state_changed_at).limit(1)):
+        return
     session.add(WebhookEvent(handoff_id=handoff.id, type=wanted, created_at=now,
                              status="queued", payload={
                                  "type": wanted,

@@ -4,10 +4,10 @@ that confirm the acceptance (SPEC 7).
 A ``VEVENT``, not a ``VTODO``: Google Calendar and Outlook import events and ignore
 to-dos.  ``METHOD:PUBLISH`` (RFC 5546 3.2.1) adds it to a calendar without making it an
 invitation to answer.  The event is the half hour that ends at the deadline, in UTC
-(no VTIMEZONE needed; every app shows it in the reader's zone), with a reminder the
-business day before is left to the chaser: the alarm is one hour ahead.  The ``UID`` is
-the handoff's, so a later file for the same handoff (a reopen, a new deadline) updates
-the entry instead of adding a second one; ``SEQUENCE`` grows with the acceptances.
+(no VTIMEZONE needed; every app shows it in the reader's zone), with an alarm an hour
+before (the day-before reminder is the chaser's).  The ``UID`` is the handoff's, so a
+later file for the same handoff (a reopen, a new deadline) updates the entry instead
+of adding a second one; ``SEQUENCE`` is the mail's number, which only grows.
 """
 
 from __future__ import annotations

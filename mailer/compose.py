@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
-from email.policy import Compat32
 from email import encoders
+from email.policy import Compat32
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
@@ -34,8 +34,8 @@ from handoff.states import TRANSITIONS, Status, allowed_link_actions
 from handoff.threads import body_marker
 from handoff.tokens import mint_action_token, view_mac
 from handoff.views import packet_view
-from mailer.calendar import deadline_calendar
 from handoff.workflow import role_of
+from mailer.calendar import deadline_calendar
 from templates import TEMPLATE_DIR
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")

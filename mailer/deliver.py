@@ -19,9 +19,9 @@ from sqlalchemy import bindparam, select, update
 
 from handoff.db import SessionFactory
 from handoff.models import Handoff, OutboxMail
-from handoff.settings import Settings
-from handoff.delivery import note_mail_failed
 from handoff.addresses import ServiceAddresses
+from handoff.delivery import note_mail_failed
+from handoff.settings import Settings
 from mailer.compose import Composed, MailRenderer
 from mailer.smarthost import SMTP_TIMEOUT, open_smarthost, server_said
 
@@ -76,8 +76,11 @@ class Deliverer:
             for mail_id, composed in batch:
                 if composed is None:
                     continue
-                if unreachable is None and connection is None \
-                        and self.settings.smarthost_address is not None:
+                if self.settings.smarthost_address is None:  # the dev outbox
+                    outcomes.append((mail_id, str(self._write_eml(mail_id, composed)),
+                                     None, False))
+                    continue
+                if unreachable is None and connection is None:
                     try:  # a failure before MAIL FROM is about the connection, never the
                         # mail: temporary, whatever its code (a 554 greeting, a 5xx EHLO)
                         connection = open_smarthost(self.settings, self.smtp_timeout)
@@ -86,7 +89,8 @@ class Deliverer:
                 if unreachable is not None:  # the rest of the batch waits, untried
                     outcomes.append((mail_id, None, unreachable, False))
                     continue
-                where, error, permanent, connection = self._send(mail_id, composed, connection)
+                assert connection is not None
+                where, error, permanent, connection = self._send(composed, connection)
                 outcomes.append((mail_id, where, error, permanent))
         finally:
             if connection is not None:
@@ -129,13 +133,13 @@ class Deliverer:
                 batch.append((mail.id, composed))
         return batch
 
-    def _send(self, mail_id: int, composed: Composed, connection: smtplib.SMTP | None
+    def _send(self, composed: Composed, connection: smtplib.SMTP
               ) -> tuple[str | None, str | None, bool, smtplib.SMTP | None]:
-        """Deliver one mail: (where, error, permanent, connection to reuse)."""
+        """Send one mail over the smarthost connection: (where, error, permanent,
+        connection to reuse)."""
         target = self.settings.smarthost_address
+        assert target is not None
         try:
-            if target is None or connection is None:
-                return str(self._write_eml(mail_id, composed)), None, False, None
             connection.send_message(composed.message, from_addr=composed.envelope_from,
                                     to_addrs=[composed.recipient])
             return f"{target[0]}:{target[1]}", None, False, connection
@@ -153,8 +157,7 @@ class Deliverer:
                 _still_open(connection, exc.smtp_code)
         except (smtplib.SMTPException, OSError, socket.timeout) as exc:
             # a timeout or a dropped connection mid-mail: try later
-            if connection is not None:
-                connection.close()
+            connection.close()
             return None, f"{type(exc).__name__}: {exc}", False, None
 
     def _record(self, outcomes: list[tuple[int, str | None, str | None, bool]]) -> None:

@@ -63,7 +63,6 @@ class ImapWatcher:
         self._thread: threading.Thread | None = None
         self._refused: dict[int, int] = {}  # UID -> FETCHes the server refused
         self.failures = 0  # connections or runs failed in a row
-        self.last_ok: float | None = None  # monotonic time of the last whole run
 
     def run_once(self) -> int:
         """Connect if needed, store every new message and put away the stored ones;
@@ -94,7 +93,7 @@ class ImapWatcher:
                     if not outcome:  # gone meanwhile: nothing to put away
                         continue
                 self._put_away(client, uid)
-            self.failures, self.last_ok = 0, time.monotonic()
+            self.failures = 0
             return stored
         except (IMAPClientError, OSError):
             self._disconnect()
