@@ -99,6 +99,7 @@ class Service:
         self.loops: list[WorkerLoop] = []
         self.smtp: Any = None
         self.web_server: Any = None
+        self._stopping = threading.Event()
         self.web_port: int | None = None
 
     def start(self) -> "Service":
@@ -181,7 +182,17 @@ class Service:
                                         port=self.settings.web_port, threads=6,
                                         ident="handoff")
         self.web_port = self.web_server.effective_port
-        threading.Thread(target=self.web_server.run, name="web", daemon=True).start()
+        self._web_thread = threading.Thread(target=self._serve_web, name="web", daemon=True)
+        self._web_thread.start()
+
+    def _serve_web(self) -> None:
+        """waitress's loop; closing its sockets from ``stop()`` while it waits in select()
+        ends it with EBADF, which is how it stops, not an error."""
+        try:
+            self.web_server.run()
+        except OSError:
+            if not self._stopping.is_set():
+                raise
 
     def health(self) -> dict[str, bool]:
         parts: dict[str, bool] = {}
@@ -200,12 +211,14 @@ class Service:
         return parts
 
     def stop(self) -> None:
+        self._stopping.set()
         if self.smtp is not None:
             self.smtp.stop()
         if self.imap is not None:
             self.imap.stop()
         if self.web_server is not None:
             self.web_server.close()
+            self._web_thread.join(5)
         for loop in self.loops:
             loop.stop()
         self.engine.dispose()
