@@ -17,6 +17,7 @@ from mailparser_reply import EmailReplyParser
 from handoff.addresses import ServiceAddresses, normalise_address, split_addresses
 from handoff.deadlines import find_deadline_phrase, resolve_deadline, sender_timezone
 from handoff.forwards import find_inline_forward
+from handoff.links import gather_links
 from handoff.parsing import ParsedMessage
 
 # field -> labels (case-insensitive, at the start of a line, then ":" or " -"), in
@@ -66,7 +67,6 @@ _LABEL_RE = re.compile(
     + r")\s*(?::|\s[-–—])\s*(?P<value>.*)$",
     re.I,
 )
-_URL = re.compile(r"https?://[^\s<>\"')\]]+", re.I)
 _SUBJECT_PREFIX = re.compile(
     r"^\s*((re|fwd?|aw|wg|tr|rv|sv|vs|antw)\s*(\[\d+\])?\s*:\s*|\[H-\d+\]\s*)+", re.I
 )
@@ -193,11 +193,10 @@ def build_packet(
         if labeled.get(name):
             put(name, labeled[name])
 
-    urls = list(dict.fromkeys(_URL.findall(message.text)))
-    assets = [labeled["links"]] if labeled.get("links") else []
-    attachments = [a.filename for a in message.attachments]
-    if urls or assets or attachments:
-        put("links", {"urls": urls, "assets": assets, "attachments": attachments})
+    links = gather_links(message.text, labeled.get("links"),
+                         [a.filename for a in message.attachments])
+    if any(links.values()):
+        put("links", links)
 
     priority = (labeled.get("priority") or "").split()[0:1]
     if priority:
