@@ -50,6 +50,9 @@ class ParsedMessage:
     problems: tuple[str, ...] = field(default=())
     part_types: tuple[str, ...] = ()  # content type of every part, in walk order
     forwarded: tuple[Forwarded, ...] = ()  # enclosed messages (message/rfc822 parts)
+    # the fields of a report's machine-readable part (RFC 3464 delivery-status, RFC 8098
+    # disposition-notification, RFC 5965 feedback-report): lower-cased names, in order
+    report: tuple[tuple[str, str], ...] = ()
 
 
 def parse_message(raw: bytes) -> ParsedMessage:
@@ -120,7 +123,37 @@ def parse_message(raw: bytes) -> ParsedMessage:
         problems=tuple(problems),
         part_types=tuple(part.get_content_type() for part in msg.walk()),
         forwarded=tuple(body.forwarded),
+        report=_report_fields(msg),
     )
+
+
+REPORT_TYPES = ("message/delivery-status", "message/global-delivery-status",
+                "message/disposition-notification", "message/feedback-report")
+_FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)[ \t]*:[ \t]*(.*)$")
+
+
+def _report_fields(msg: Message) -> tuple[tuple[str, str], ...]:
+    """The first report part's fields; each recipient's block of a delivery-status
+    follows the previous one.  The stdlib parses these parts into header blocks; one
+    it could not (an encoded part, an unknown report type) is read line by line."""
+    for part in msg.walk():
+        if part.get_content_type() not in REPORT_TYPES:
+            continue
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            return tuple((name.lower(), " ".join(str(value).split()))
+                         for block in payload if isinstance(block, Message)
+                         for name, value in block.items())
+        data = part.get_payload(decode=True)
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(payload)
+        fields: list[tuple[str, str]] = []
+        for line in text.splitlines():
+            if line[:1] in (" ", "\t") and fields:  # a folded field goes on
+                fields[-1] = (fields[-1][0], f"{fields[-1][1]} {line.strip()}")
+            elif (field := _FIELD.match(line)) is not None:
+                fields.append((field[1].lower(), field[2].strip()))
+        return tuple(fields)
+    return ()
 
 
 def _text(value: str, problems: list[str] | None = None, where: str = "") -> str:

@@ -1,0 +1,230 @@
+"""Automatic mail of kinds the first rules did not know (issue 10, point 1): Lotus Notes
+out-of-office, out-of-office subjects in many languages, challenge-response, ARF abuse
+reports, moderation notices, ``Precedence: junk``, and what each report says happened
+(failed, delayed, refused, read).  Every message here is written as the robot writes it;
+people writing about the same things stay people."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+import pytest
+
+from handoff.addresses import ServiceAddresses
+from handoff.guards import Envelope, Verdict, classify
+from handoff.parsing import parse_message
+from tests.conftest import SERVICE, handoff_mail, make_settings
+
+
+def verdict_of(tmp_path, msg: EmailMessage | bytes,
+               mail_from: str | None = "someone@corp.test") -> Verdict:
+    raw = msg if isinstance(msg, bytes) else msg.as_bytes()
+    service = ServiceAddresses(make_settings(tmp_path))
+    return classify(parse_message(raw), Envelope(mail_from, (SERVICE,)), service)
+
+
+def test_a_lotus_notes_out_of_office_is_an_autoreply(tmp_path):
+    """Notes writes no Auto-Submitted header; its subject is the mark."""
+    msg = handoff_mail(
+        sender="John Smith <John.Smith@corp.test>", to=SERVICE, cc=None,
+        subject="AUTO: Smith, John is out of the office. (returning 12/08/2026)",
+        body="I am out of the office until 12/08/2026.\n\nFor urgent matters please "
+             "contact Mary Jones.\n\nNote: This is an automated response to your message "
+             "\"Renew the TLS certificate\" sent on 12/2/2026 9:14:03 AM.\n\nThis is the "
+             "only notification you will receive while this person is away.\n")
+    verdict = verdict_of(tmp_path, msg)
+    assert (verdict.kind, verdict.report) == ("autoreply", "")
+    assert "Lotus Notes" in verdict.reason
+
+
+@pytest.mark.parametrize("subject", [
+    "Automatyczna odpowiedź: Odnowienie certyfikatu TLS",  # Outlook, Polish
+    "Odpowiedź automatyczna: Odnowienie certyfikatu",
+    "Poza biurem: Odnowienie certyfikatu",
+    "Risposta automatica: Rinnovo del certificato TLS",  # Outlook, Italian
+    "Fuori sede: Rinnovo del certificato",
+    "Automatisch antwoord: Vernieuw het TLS-certificaat",  # Outlook, Dutch
+    "Afwezig: Vernieuw het certificaat",
+    "Resposta automática: Renovar o certificado TLS",  # Outlook, Portuguese
+    "Ausente: Renovar o certificado",
+    "Automatiskt svar: Förnya TLS-certifikatet",  # Outlook, Swedish
+    "Autosvar: Förnya certifikatet",
+    "תשובה אוטומטית: חידוש תעודת TLS",  # Outlook, Hebrew
+    "自動応答: TLS 証明書の更新",  # Outlook, Japanese
+    "自動返信：TLS 証明書の更新",  # a full-width colon
+    "【不在通知】TLS 証明書の更新",
+    "Automatisk svar: Forny TLS-sertifikatet",  # Danish / Norwegian
+    "Automaattinen vastaus: Uusi TLS-varmenne",  # Finnish
+    "Automatická odpověď: Obnovit certifikát",  # Czech
+    "Автоматический ответ: Обновить сертификат",  # Russian
+    "自动回复: 更新 TLS 证书",  # Chinese
+    "자동 회신: TLS 인증서 갱신",  # Korean
+    "Otomatik yanıt: TLS sertifikasını yenile",  # Turkish
+    "Out of Office AutoReply: Renew the TLS certificate",  # older Exchange
+])
+def test_out_of_office_subjects_in_many_languages_are_autoreplies(tmp_path, subject):
+    verdict = verdict_of(tmp_path, handoff_mail(subject=subject))
+    assert verdict.kind == "autoreply", verdict
+
+
+@pytest.mark.parametrize("subject", [
+    "Automatic reply rules for the support inbox",
+    "Auto: renew the car insurance",
+    "Risposte automatiche del chatbot: requisiti",
+    "Afwezigheid tijdens de feestdagen plannen",
+    "Poza biurem w piątek - kto przejmie dyżur?",
+    "Re: AUTO: Smith, John is out of the office. (returning 12/08/2026)",
+    "Bob is out of the office next week, who covers the rota?",
+    "Urlaub: wer übernimmt die Bereitschaft?",
+    "Please verify the invoice totals before Friday",
+])
+def test_people_writing_about_absences_and_verification_stay_people(tmp_path, subject):
+    assert verdict_of(tmp_path, handoff_mail(subject=subject)).kind == "human"
+
+
+def test_a_challenge_response_subject_is_an_autoreply_that_holds_the_mail(tmp_path):
+    msg = handoff_mail(
+        sender="Bob Builder <bob@corp.test>", to=SERVICE, cc=None,
+        subject="Please verify you are human: Renew the TLS certificate",
+        body="Hello,\n\nI use a sender verification service to protect my inbox. Your "
+             "message has been held and will be delivered once you confirm.\n\n"
+             "https://verify.mailguard.test/c/8f3a2b\n")
+    verdict = verdict_of(tmp_path, msg)
+    assert (verdict.kind, verdict.report) == ("autoreply", "challenge")
+
+
+def test_a_tmda_style_challenge_is_known_by_its_words(tmp_path):
+    """TMDA answers with "Re: <subject>"; its text gives it away."""
+    msg = handoff_mail(
+        sender="Bob Builder <bob-confirm-1733123.a1b2c3@corp.test>", to=SERVICE, cc=None,
+        subject="Re: Renew the TLS certificate",
+        body="This message was created automatically by mail delivery software.\n\n"
+             "Your message is being held pending your confirmation. To confirm that you "
+             "are not a robot, please reply to this message; it does not matter what you "
+             "write, your reply will confirm it.\n\nOnce confirmed you are added to my "
+             "approved senders list.\n")
+    verdict = verdict_of(tmp_path, msg)
+    assert (verdict.kind, verdict.report) == ("autoreply", "challenge")
+
+
+def test_a_person_asking_for_a_captcha_is_a_person(tmp_path):
+    msg = handoff_mail(body="Hi Bob,\n\nthe signup form needs a captcha so visitors verify "
+                            "you are human before posting.\n\nDone when: spam stops\n")
+    assert verdict_of(tmp_path, msg).kind == "human"
+
+
+def report(content_type: str, fields: str, *, subject: str = "Report",
+           sender: str = "Mail Delivery System <MAILER-DAEMON@mx.corp.test>",
+           human: str = "This is a report about your message.") -> bytes:
+    return (
+        f"From: {sender}\r\nTo: handoff@acme.test\r\nSubject: {subject}\r\n"
+        "Date: Wed, 02 Dec 2026 10:00:00 +0100\r\nMessage-ID: <r1@mx.corp.test>\r\n"
+        f"MIME-Version: 1.0\r\nContent-Type: {content_type}; boundary=\"b\"\r\n\r\n"
+        f"--b\r\nContent-Type: text/plain\r\n\r\n{human}\r\n"
+        f"--b\r\n{fields}\r\n"
+        "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        "From: Handoff <handoff@acme.test>\r\nSubject: Re: Renew the TLS certificate [H-1]\r\n"
+        "\r\n--b--\r\n").encode()
+
+
+def test_an_arf_abuse_report_is_a_feedback_report(tmp_path):
+    raw = report("multipart/report; report-type=feedback-report",
+                 "Content-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\n"
+                 "User-Agent: SomeGenerator/1.0\r\nVersion: 1\r\n"
+                 "Original-Mail-From: <b1@acme.test>\r\nArrival-Date: Wed, 2 Dec 2026\r\n",
+                 sender="Abuse Desk <fbl@isp.test>", subject="Abuse report")
+    verdict = verdict_of(tmp_path, raw)
+    assert (verdict.kind, verdict.report) == ("bounce", "feedback")
+    assert "ARF" in verdict.reason
+
+
+@pytest.mark.parametrize("disposition, meaning", [
+    ("automatic-action/MDN-sent-automatically; deleted", "refused"),  # Sieve reject
+    ("manual-action/MDN-sent-manually; displayed", "receipt"),  # a read receipt
+    ("automatic-action/MDN-sent-automatically; processed", "receipt"),
+])
+def test_a_disposition_notice_says_refused_only_when_the_mail_was_deleted(
+        tmp_path, disposition, meaning):
+    raw = report("multipart/report; report-type=disposition-notification",
+                 "Content-Type: message/disposition-notification\r\n\r\n"
+                 "Reporting-UA: mx.corp.test; Dovecot Mail Delivery Agent\r\n"
+                 "Final-Recipient: rfc822; bob@corp.test\r\n"
+                 f"Original-Message-ID: <h1.x@acme.test>\r\nDisposition: {disposition}\r\n",
+                 subject="Rejected: Renew the TLS certificate [H-1]",
+                 sender="Postmaster <postmaster@corp.test>")
+    verdict = verdict_of(tmp_path, raw, mail_from="")
+    assert (verdict.kind, verdict.report) == ("bounce", meaning)
+
+
+@pytest.mark.parametrize("actions, meaning", [
+    (["failed"], "failed"),
+    (["delayed"], "delayed"),
+    (["delivered", "failed"], "failed"),  # one recipient of two failed
+    (["relayed"], "delivered"),
+])
+def test_a_delivery_status_notice_says_what_happened(tmp_path, actions, meaning):
+    blocks = "".join(f"\r\nFinal-Recipient: rfc822; r{i}@corp.test\r\nAction: {a}\r\n"
+                     f"Status: {'5.1.1' if a == 'failed' else '4.4.7' if a == 'delayed' else '2.0.0'}\r\n"
+                     for i, a in enumerate(actions))
+    raw = report("multipart/report; report-type=delivery-status",
+                 "Content-Type: message/delivery-status\r\n\r\n"
+                 f"Reporting-MTA: dns; mx.corp.test\r\n{blocks}",
+                 subject="Delivery Status Notification")
+    verdict = verdict_of(tmp_path, raw, mail_from="")
+    assert (verdict.kind, verdict.report) == ("bounce", meaning)
+
+
+def test_an_exim_delay_warning_without_a_report_part_is_a_delay(tmp_path):
+    msg = handoff_mail(sender="Mail Delivery System <Mailer-Daemon@mx.corp.test>",
+                       to="handoff@acme.test", cc=None,
+                       subject="Warning: message 1t5Xyz-0001Ab-Cd delayed 24 hours",
+                       body="This message was created automatically by mail delivery "
+                            "software.\nA message that you sent has not yet been delivered "
+                            "to one or more of its recipients after more than 24 hours.\n")
+    verdict = verdict_of(tmp_path, msg, mail_from="")
+    assert (verdict.kind, verdict.report) == ("bounce", "delayed")
+
+
+def test_a_moderation_notice_from_the_list_itself_is_automatic(tmp_path):
+    """Some list software writes from the list's own address with its List-Id: that
+    alone reads as list mail, which is not automatic; the subject says it is."""
+    msg = handoff_mail(sender="Ops list <ops@lists.corp.test>", to="handoff@acme.test",
+                       cc=None, subject="Your message to Ops awaits moderator approval",
+                       body="Your mail to 'Ops' with the subject\n\n    Renew the TLS "
+                            "certificate\n\nIs being held until the list moderator can "
+                            "review it for approval.\n",
+                       List_Id="<ops.lists.corp.test>")
+    verdict = verdict_of(tmp_path, msg)
+    assert verdict.automatic and (verdict.kind, verdict.report) == ("bounce", "held")
+
+
+@pytest.mark.parametrize("sender, headers", [
+    ("Sympa <sympa@lists.corp.test>", {}),
+    ("LISTSERV <LISTSERV@lists.corp.test>", {}),
+    ("Ops <ops@lists.corp.test>", {"X-List-Administrivia": "yes"}),
+])
+def test_list_robots_by_their_own_addresses_and_marks(tmp_path, sender, headers):
+    msg = handoff_mail(sender=sender, to="handoff@acme.test", cc=None,
+                       subject="Message distribution refused", **headers)
+    assert verdict_of(tmp_path, msg).kind == "bounce"
+
+
+def test_precedence_junk_is_a_vacation_programs_mark_not_a_lists(tmp_path):
+    """vacation(1) and its descendants write ``Precedence: junk`` (RFC 3834 section 5
+    notes it), with no List-Id; a list that writes it has its List-Id."""
+    vacation = handoff_mail(subject="Re: Renew the TLS certificate", Precedence="junk")
+    assert verdict_of(tmp_path, vacation).kind == "autoreply"
+    listed = handoff_mail(Precedence="junk", List_Id="<ops.lists.corp.test>")
+    assert verdict_of(tmp_path, listed).kind == "list"
+
+
+@pytest.mark.parametrize("header, value", [
+    ("X-Autogenerated", "Reply"),
+    ("X-Auto-Reply", "yes"),
+    ("X-Mail-Autoreply", "yes"),
+    ("X-POST-MessageClass", "9; Autoresponder"),
+    ("X-FC-MachineGenerated", "true"),
+])
+def test_auto_responders_own_headers(tmp_path, header, value):
+    msg = handoff_mail(subject="Re: Renew the TLS certificate", **{header: value})
+    assert verdict_of(tmp_path, msg).kind == "autoreply"
