@@ -25,6 +25,21 @@ from handoff.settings import Settings, load_settings
 
 SERVICE = "handoff@acme.test"
 
+# The shared mail corpus (real mails of other projects' fixtures): beside the repository
+# in the project's workspace, or where HANDOFF_CORPUS says.  A bare clone has none.
+CORPUS = Path(os.environ.get("HANDOFF_CORPUS")
+              or Path(__file__).resolve().parents[2] / "shared" / "corpus")
+
+
+@pytest.fixture
+def corpus(request: pytest.FixtureRequest) -> Path:
+    """The corpus directory; a test that uses it is skipped where there is none (a bare
+    clone), and that skip fails the run under HANDOFF_REQUIRE_REAL=1 (CI)."""
+    request.applymarker(pytest.mark.corpus)
+    if not (CORPUS / "manifest.tsv").is_file():
+        pytest.skip(f"no mail corpus at {CORPUS} (set HANDOFF_CORPUS)")
+    return CORPUS
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -292,14 +307,15 @@ def client(settings: Settings, sessions: Any, clock: Clock) -> Any:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: Any, call: Any) -> Iterator[None]:
-    """Under ``HANDOFF_REQUIRE_REAL=1`` (CI), a skipped real-server test is a failure:
-    a missing browser or server must never pass as green."""
+    """Under ``HANDOFF_REQUIRE_REAL=1`` (CI), a skipped real-server or corpus test is a
+    failure: a missing browser, server or corpus must never pass as green."""
     import os
 
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
     if (report.skipped and os.environ.get("HANDOFF_REQUIRE_REAL") == "1"
             and (item.get_closest_marker("realserver") is not None
+                 or item.get_closest_marker("corpus") is not None
                  or BACKEND == "postgresql")):
         report.outcome = "failed"
         report.longrepr = f"real-server test skipped under HANDOFF_REQUIRE_REAL=1: {report.longrepr}"

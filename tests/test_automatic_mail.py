@@ -5,7 +5,6 @@ against its manifest, and on the header and subject forms common clients send.""
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import pytest
@@ -16,27 +15,21 @@ from handoff.guards import Envelope, classify
 from handoff.parsing import parse_message
 from tests.conftest import SERVICE, handoff_mail, make_settings
 
-CORPUS = Path(os.environ.get("HANDOFF_CORPUS")
-              or Path(__file__).resolve().parents[2] / "shared" / "corpus")
 
-
-def manifest() -> list[dict[str, str]]:
-    path = CORPUS / "manifest.tsv"
-    if not path.exists():
-        pytest.fail(f"the corpus is missing: {path} (set HANDOFF_CORPUS)")
-    with path.open(newline="") as f:
+def manifest(corpus: Path) -> list[dict[str, str]]:
+    with (corpus / "manifest.tsv").open(newline="") as f:
         return list(csv.DictReader(f, delimiter="\t"))
 
 
-def test_every_corpus_message_is_read_and_classified_as_the_manifest_says(tmp_path):
+def test_every_corpus_message_is_read_and_classified_as_the_manifest_says(tmp_path, corpus):
     """Through `handoff parse`'s own code path: no message raises; every `yes` is
     automatic, every `no` is not."""
     settings = make_settings(tmp_path)
-    rows = manifest()
+    rows = manifest(corpus)
     assert len(rows) >= 200
     wrong = []
     for row in rows:
-        reading = read_file(settings, CORPUS / row["file"])
+        reading = read_file(settings, corpus / row["file"])
         if reading["automatic"] != (row["expected_is_auto"] == "yes"):
             wrong.append(f"{row['file']}: {reading['kind']} ({reading['reason']}), "
                          f"manifest says {row['expected_is_auto']}: {row['notes']}")

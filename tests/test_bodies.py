@@ -4,12 +4,10 @@ Outlook's winmail.dat opened."""
 
 from __future__ import annotations
 
-import os
 import re
 import struct
 from datetime import datetime, timezone
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 
@@ -18,8 +16,6 @@ from handoff.packet import build_packet, strip_quoted
 from handoff.parsing import parse_message
 from tests.conftest import SERVICE, handoff_mail, make_settings
 
-CORPUS = Path(os.environ.get("HANDOFF_CORPUS")
-              or Path(__file__).resolve().parents[2] / "shared" / "corpus")
 RECEIVED = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
 
 
@@ -79,10 +75,11 @@ FORWARDING_CLIENTS = re.compile(
     r"(_variant_\d+)?\.txt$")
 
 
-def test_inline_forwards_of_gmail_outlook_and_apple_mail_keep_the_original_author(tmp_path):
+def test_inline_forwards_of_gmail_outlook_and_apple_mail_keep_the_original_author(tmp_path,
+                                                                                 corpus):
     """Every forward (or quote) these clients wrote in EN/DE/FR/ES in the corpus: all of
     them forward a mail John Doe wrote."""
-    files = [p for p in sorted((CORPUS / "bodies").glob("crispfwd__*"))
+    files = [p for p in sorted((corpus / "bodies").glob("crispfwd__*"))
              if FORWARDING_CLIENTS.match(p.name)]
     assert len(files) >= 30
     missed = []
