@@ -53,6 +53,7 @@ class ChaseLine:
     recipient: str
     kind: str  # nudge | escalation | auto_close
     refs: tuple[str, ...]
+    mail_id: int | None = None  # the digest's outbox row (None: auto_close, a dry run)
 
     def __str__(self) -> str:
         return f"{self.kind:<10} {self.recipient:<32} {' '.join(self.refs)}"
@@ -109,14 +110,20 @@ def check_chase_settings(settings: Settings) -> None:
 
 
 def run_chase_pass(sessions: SessionFactory, settings: Settings, now: datetime, *,
-                   dry_run: bool = False, batch: int = 200) -> list[ChaseLine]:
+                   dry_run: bool = False, batch: int = 200,
+                   due_at: datetime | None = None) -> list[ChaseLine]:
     """One pass as of ``now``, in short transactions of ``batch`` due handoffs (the
-    write lock is shared with the SMTP listener); a dry run rolls back and reports."""
+    write lock is shared with the SMTP listener); a dry run rolls back and reports.
+
+    The pass's mail is due at ``due_at`` (default ``now``): a pass run ahead of the
+    clock (``handoff chase --now <later>``) still sends when it runs, not at ``now``."""
     lines: list[ChaseLine] = []
     previous: set[int] = set()
     digest_of: dict[int, int] = {}  # person -> this pass's digest (outbox id)
+    due = now if due_at is None else min(now, due_at)
     while True:  # every handoff looked at gets a later next_chase_at, so batches move on
-        found, looked_at = _one_batch(sessions, settings, now, dry_run, batch, digest_of)
+        found, looked_at = _one_batch(sessions, settings, now, dry_run, batch, digest_of,
+                                      due)
         lines += found
         if len(looked_at) < batch or dry_run or looked_at == previous:
             return lines
@@ -124,7 +131,7 @@ def run_chase_pass(sessions: SessionFactory, settings: Settings, now: datetime, 
 
 
 def _one_batch(sessions: SessionFactory, settings: Settings, now: datetime,
-               dry_run: bool, limit: int, digest_of: dict[int, int]
+               dry_run: bool, limit: int, digest_of: dict[int, int], mail_due: datetime
                ) -> tuple[list[ChaseLine], set[int]]:
     service = ServiceAddresses(settings)
     session = sessions()
@@ -139,7 +146,7 @@ def _one_batch(sessions: SessionFactory, settings: Settings, now: datetime,
         people: dict[int, Person] = {}
         for handoff in due:
             _look_at(session, settings, handoff, now, digests, people)
-        lines = _send(session, service, now, digests, people, digest_of)
+        lines = _send(session, service, now, digests, people, digest_of, mail_due)
         if dry_run:
             session.rollback()
         else:
@@ -251,7 +258,8 @@ def _mails_today(session: Session, hours: WorkingHours, person: Person,
 
 def _send(session: Session, service: ServiceAddresses, now: datetime,
           digests: dict[tuple[int, str], list[tuple[Handoff, Due]]],
-          people: dict[int, Person], digest_of: dict[int, int]) -> list[ChaseLine]:
+          people: dict[int, Person], digest_of: dict[int, int],
+          mail_due: datetime) -> list[ChaseLine]:
     lines = []
     for (person_id, kind), entries in sorted(digests.items()):
         person = people[person_id]
@@ -273,12 +281,13 @@ def _send(session: Session, service: ServiceAddresses, now: datetime,
                 earlier.kind = kind
         else:
             mail = queue_mail(session, service, entries[0][0], kind, person, now,
-                              {"items": items})
+                              {"items": items}, due_at=mail_due)
             session.flush()
             digest_of[person_id] = mail.id
         for handoff, due in entries:
             record_event(session, handoff, f"chased_{kind}", "system", now, None,
                          to=person.address, rule=due.rule, number=due.number,
                          step=str(due.step))
-        lines.append(ChaseLine(person.address, kind, tuple(h.ref for h, _ in latest.values())))
+        lines.append(ChaseLine(person.address, kind, tuple(h.ref for h, _ in latest.values()),
+                               digest_of[person_id]))
     return lines

@@ -16,11 +16,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from handoff.db import SessionFactory, make_engine, make_session_factory
 from handoff.errors import HandoffError
-from handoff.chase import check_chase_settings, run_chase_pass
+from handoff.chase import ChaseLine, check_chase_settings, run_chase_pass
 from handoff.foreground import Foreground
 from handoff.guards import Envelope
 from handoff.intake import process_pending, read_message, retry_failed, warm_up
@@ -322,15 +322,51 @@ def _instant(value: str) -> datetime:
 
 
 def cmd_chase(settings: Settings, now: datetime, dry_run: bool) -> int:
+    """One pass as of ``now``; its mail is due at once, and this command sends what is
+    due itself (as an outbox worker would; a running one may get there first), then
+    says of each line what became of it: sent, queued (to be retried), or failed."""
     engine = make_engine(settings.database_url)
     upgrade_database(engine)
-    lines = run_chase_pass(make_session_factory(engine), settings, now, dry_run=dry_run)
+    sessions = make_session_factory(engine)
+    lines = run_chase_pass(sessions, settings, now, dry_run=dry_run, due_at=utcnow())
+    fates = {} if dry_run else _send_chase_mail(settings, sessions, lines)
     for line in lines:
-        print(("would send " if dry_run else "sent ") + str(line))
+        if dry_run:
+            verb = "would close" if line.kind == "auto_close" else "would send"
+        elif line.kind == "auto_close":
+            verb = "closed"
+        else:
+            verb = fates.get(line.mail_id or 0, "queued")
+        print(f"{verb} {line}")
     if not lines:
         print("nothing due")
+    if "queued" in fates.values():
+        print("queued mail is sent by the outbox of `handoff serve` or `handoff worker` "
+              "(the smarthost did not take it now; see the status page)")
     engine.dispose()
     return 0
+
+
+def _send_chase_mail(settings: Settings, sessions: SessionFactory,
+                     lines: list[ChaseLine]) -> dict[int, str]:
+    """Deliver what is due until the pass's mails have left or nothing more is due;
+    return each of the pass's mails' status: sent, queued or failed."""
+    from handoff.models import OutboxMail
+    from mailer.deliver import Deliverer
+
+    ids = {line.mail_id for line in lines if line.mail_id is not None}
+    deliverer = Deliverer(settings, sessions, utcnow)
+
+    def fates() -> dict[int, str]:
+        with sessions() as session:
+            rows = session.execute(select(OutboxMail.id, OutboxMail.status)
+                                   .where(OutboxMail.id.in_(ids)))
+            return {mail_id: "queued" if status == "sending" else status
+                    for mail_id, status in rows}
+
+    while ids and "queued" in fates().values() and deliverer.deliver_pending(limit=50):
+        pass
+    return fates() if ids else {}
 
 
 def build_parser() -> argparse.ArgumentParser:

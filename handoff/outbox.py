@@ -53,7 +53,10 @@ def queue_mail(
     recipient: Person,
     now: datetime,
     context: dict[str, Any] | None = None,
+    *,
+    due_at: datetime | None = None,
 ) -> OutboxMail:
+    """Queue a mail made at ``now``, due at ``due_at`` (default: at once)."""
     if kind not in MAIL_KINDS:
         raise ValueError(f"unknown mail kind {kind!r}")
     mail = OutboxMail(
@@ -64,7 +67,7 @@ def queue_mail(
         context=context or {},
         status="queued",
         attempts=0,
-        next_attempt_at=now,
+        next_attempt_at=now if due_at is None else due_at,
         created_at=now,
     )
     session.add(mail)

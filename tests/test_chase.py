@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from handoff.chase import run_chase_pass
-from handoff.models import Handoff, Nudge
+from handoff.models import Handoff, Nudge, OutboxMail
 from tests.conftest import SERVICE, handoff_mail, links_of, mail_to
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -160,8 +160,9 @@ def test_two_chasers_at_once_send_every_nudge_exactly_once(flow, sessions, datab
     for t in threads:
         t.join(120)
     assert all(r.returncode == 0 for r in results), [r.stderr[-500:] for r in results]
+    # each process sends what is due; a mail the other one is sending says so
     sent = [line for r in results for line in r.stdout.splitlines()
-            if line.startswith("sent ")]
+            if line.startswith(("sent ", "sending "))]
     assert len(sent) == 20  # one nudge per owner, between the two processes
     with sessions() as session:
         assert session.scalar(select(func.count(Nudge.id))) == 20
@@ -169,6 +170,48 @@ def test_two_chasers_at_once_send_every_nudge_exactly_once(flow, sessions, datab
     mails = flow.flush()
     assert sorted(str(m["To"]) for m in mails) == sorted(
         f"Owner {i} <owner{i}@corp.test>" for i in range(20))
+
+
+def chase_command(database_url: str, tmp_path, now: str, *args: str,
+                  **env: str) -> subprocess.CompletedProcess[str]:
+    environ = dict(os.environ, HANDOFF_DATABASE_URL=database_url,
+                   HANDOFF_DATA_DIR=str(tmp_path / "var"), HANDOFF_SERVICE_ADDRESS=SERVICE,
+                   HANDOFF_SECRET_KEY="test-secret-key", HANDOFF_TIMEZONE="Europe/Berlin",
+                   **env)
+    return subprocess.run([sys.executable, "-m", "handoff", "chase", "--now", now, *args],
+                          env=environ, capture_output=True, text=True, check=True)
+
+
+def test_a_pass_ahead_of_the_clock_sends_its_nudge_when_it_runs_and_says_sent(
+        flow, sessions, database_url, tmp_path):
+    """`handoff chase --now <a later instant>` (issue 10, point 3): the nudge is due
+    when the pass runs, not at that later instant, so it leaves now; "sent" is said of
+    mail that left."""
+    offered_at(flow, berlin(2031, 3, 4, 9, 0))  # a Tuesday years after any real clock
+    flow.flush()
+    out = chase_command(database_url, tmp_path, "2031-03-04T12:05:00Z").stdout
+    assert out.startswith("sent nudge") and "bob@corp.test" in out and "H-1" in out
+    nudge = mail_to(flow.flush(), "bob@corp.test")  # in the dev outbox already
+    assert "Task 0" in str(nudge["Subject"])
+    with sessions() as session:
+        mail = session.scalars(select(OutboxMail).where(OutboxMail.kind == "nudge")).one()
+        assert mail.status == "sent"
+
+
+def test_a_pass_whose_smarthost_says_try_later_says_queued(flow, sessions, database_url,
+                                                          tmp_path, sink):
+    offered_at(flow, berlin(2031, 3, 4, 9, 0))
+    flow.flush()
+    sink.handler.answers = ["451 4.3.0 Try again later"]
+    out = chase_command(database_url, tmp_path, "2031-03-04T12:05:00Z",
+                        HANDOFF_SMARTHOST=f"127.0.0.1:{sink.port}",
+                        HANDOFF_SMARTHOST_TLS="none").stdout
+    assert out.startswith("queued nudge") and "H-1" in out and "not sent" not in out
+    assert "handoff serve" in out  # who sends it later
+    assert sink.received == []
+    with sessions() as session:
+        mail = session.scalars(select(OutboxMail).where(OutboxMail.kind == "nudge")).one()
+        assert (mail.status, mail.last_error[:3]) == ("queued", "451")
 
 
 def test_handoff_chase_dry_run_prints_and_sends_nothing(flow, sessions, database_url,
