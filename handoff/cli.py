@@ -324,7 +324,8 @@ def _instant(value: str) -> datetime:
 def cmd_chase(settings: Settings, now: datetime, dry_run: bool) -> int:
     """One pass as of ``now``; its mail is due at once, and this command sends what is
     due itself (as an outbox worker would; a running one may get there first), then
-    says of each line what became of it: sent, queued (to be retried), or failed."""
+    says of each line what became of it: sent, sending (by another worker), queued (to
+    be retried) or failed."""
     engine = make_engine(settings.database_url)
     upgrade_database(engine)
     sessions = make_session_factory(engine)
@@ -350,7 +351,7 @@ def cmd_chase(settings: Settings, now: datetime, dry_run: bool) -> int:
 def _send_chase_mail(settings: Settings, sessions: SessionFactory,
                      lines: list[ChaseLine]) -> dict[int, str]:
     """Deliver what is due until the pass's mails have left or nothing more is due;
-    return each of the pass's mails' status: sent, queued or failed."""
+    return each of the pass's mails' status: sent, sending, queued or failed."""
     from handoff.models import OutboxMail
     from mailer.deliver import Deliverer
 
@@ -361,8 +362,8 @@ def _send_chase_mail(settings: Settings, sessions: SessionFactory,
         with sessions() as session:
             rows = session.execute(select(OutboxMail.id, OutboxMail.status)
                                    .where(OutboxMail.id.in_(ids)))
-            return {mail_id: "queued" if status == "sending" else status
-                    for mail_id, status in rows}
+            # "sending": another outbox worker (a running service) has it in hand
+            return {mail_id: status for mail_id, status in rows}
 
     while ids and "queued" in fates().values() and deliverer.deliver_pending(limit=50):
         pass
