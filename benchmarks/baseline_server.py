@@ -2,7 +2,7 @@
 
 Run as its own process (``python -m benchmarks.baseline_server --port P --db FILE``) so it
 has its own GIL, as ``handoff serve`` does.  One INSERT of the raw bytes and the envelope
-per message (WAL, synchronous=NORMAL, one commit per message, from a worker thread via
+per message (WAL, synchronous=FULL, one commit per message, from a worker thread via
 ``asyncio.to_thread``), then ``250``.  Prints ``ready <port>`` once it listens.
 """
 
@@ -41,7 +41,7 @@ class Store:
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA synchronous=FULL")  # as handoff.db: fsync before 250
             conn.execute("PRAGMA busy_timeout=30000")
             self.local.conn = conn
         return conn

@@ -17,9 +17,9 @@ INTRO = """# Benchmark results
 `make bench` (`.venv/bin/python -m benchmarks`) sends realistic handoff mails over SMTP to a
 real `handoff serve` subprocess and to a baseline measured in the same run: a bare aiosmtpd
 server (its own process) that only commits each message to SQLite (WAL,
-synchronous=NORMAL, one commit per message, via `asyncio.to_thread`).  The smarthost is an
-aiosmtpd sink in the benchmark process; an offer is matched to the mail that caused it by
-its `In-Reply-To` and its recipient (the owner).
+synchronous=FULL as the service, one commit per message, via `asyncio.to_thread`).  The
+smarthost is an aiosmtpd sink in the benchmark process; an offer is matched to the mail
+that caused it by its `In-Reply-To` and its recipient (the owner).
 
 Then `python -m benchmarks.reading` reads every message of `shared/corpus` (section
 "Reading the corpus"), and `python -m benchmarks.chase` times a chase pass with 1,000
