@@ -242,14 +242,23 @@ class Service:
         if self.smtp is not None:
             lines += [
                 "",
-                "Send a first handoff:",
-                f"  swaks --server {s.smtp_host}:{self.smtp.port} --from ana@example.com \\",
-                f"    --to bob@example.com --to {s.service_address} \\",
-                "    --header 'Subject: Renew the TLS certificate' \\",
-                "    --body $'Done when: the new cert is live\\nDeadline: Friday 5pm'",
-                "  (or smtplib; the offer to bob appears in the dev outbox and on the page)",
+                "Send a first handoff (Ana to Bob, the service in Cc; bash):",
+                *("  " + line for line in first_handoff_command(
+                    s.smtp_host, self.smtp.port, s.service_address).splitlines()),
+                "  (the offer to bob appears in the dev outbox and on the status page)",
             ]
         return "\n".join(lines)
+
+
+def first_handoff_command(host: str, port: int, service_address: str) -> str:
+    """The swaks line ``serve`` prints (and the README shows): the headers say To: the
+    owner, Cc: the service; the envelope goes to the service alone (it relays nothing)."""
+    return "\n".join([
+        f"swaks --server {host}:{port} --from ana@example.com --to {service_address} \\",
+        f"  --header 'To: bob@example.com' --header 'Cc: {service_address}' \\",
+        "  --header 'Subject: Renew the TLS certificate' \\",
+        "  --body $'Done when: the new cert is live\\nDeadline: Friday 5pm'",
+    ])
 
 
 def _wait_for_signal() -> None:
