@@ -22,8 +22,10 @@ DURATION = timedelta(minutes=30)
 
 
 def deadline_calendar(handoff: Handoff, *, domain: str, organizer: str, page_url: str,
-                      now: datetime, sequence: int = 0) -> bytes:
-    """The ``.ics`` bytes (CRLF lines folded at 75 octets, as the library writes them)."""
+                      now: datetime, sequence: int = 0, deadline_words: str = "") -> bytes:
+    """The ``.ics`` bytes (CRLF lines folded at 75 octets, as the library writes them).
+    ``deadline_words``: the deadline as the mail's reader reads it (handoff/when.py),
+    with the phrase the sender wrote, for the description."""
     assert handoff.deadline is not None
     calendar = Calendar()
     calendar.add("prodid", "-//handoff//handoff deadlines//EN")
@@ -38,6 +40,10 @@ def deadline_calendar(handoff: Handoff, *, domain: str, organizer: str, page_url
     event.add("summary", f"Due: {handoff.title} [{handoff.ref}]")
     done = (handoff.packet or {}).get("done", {}).get("value")
     lines = [f"{handoff.ref}: {handoff.title}"]
+    phrase = (handoff.packet or {}).get("deadline", {}).get("phrase")
+    if deadline_words:
+        lines.append(f"Deadline: {phrase} — {deadline_words}" if phrase
+                     else f"Deadline: {deadline_words}")
     if done:
         lines.append(f"Done when: {done}")
     if handoff.owner is not None:

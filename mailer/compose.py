@@ -27,6 +27,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy.orm import Session
 
 from handoff.addresses import ServiceAddresses
+from handoff.chase import working_hours
 from handoff.models import Handoff, OutboxMail
 from handoff.outbox import MAIL_KINDS
 from handoff.settings import Settings
@@ -34,6 +35,7 @@ from handoff.states import TRANSITIONS, Status, allowed_link_actions
 from handoff.threads import body_marker
 from handoff.tokens import mint_action_token, view_mac
 from handoff.views import packet_view
+from handoff.when import format_instant
 from handoff.workflow import role_of
 from mailer.calendar import deadline_calendar
 from templates import TEMPLATE_DIR
@@ -94,12 +96,13 @@ class MailRenderer:
         return links
 
     def _calendar_part(self, handoff: Handoff, page_url: str, now: datetime,
-                       sequence: int) -> MIMEBase:
+                       sequence: int, deadline_words: str) -> MIMEBase:
         """The deadline as ``text/calendar; method=PUBLISH`` (RFC 6047 2.4), also named as
         an attachment so clients that do not read calendar parts still offer the file."""
         ics = deadline_calendar(handoff, domain=self.settings.service_domain,
                                 organizer=self.settings.service_address, page_url=page_url,
-                                now=now, sequence=sequence)
+                                now=now, sequence=sequence,
+                                deadline_words=deadline_words)
         part = MIMEBase("text", "calendar", method="PUBLISH", charset="utf-8",
                         name=f"handoff-{handoff.ref}.ics", policy=_POLICY)
         part.set_payload(ics)
@@ -116,6 +119,12 @@ class MailRenderer:
         recipient = mail.recipient
         kind = MAIL_KINDS[mail.kind]
         base = settings.base_url
+        # times as the recipient reads them: their own zone, named (handoff/when.py)
+        zone_name = working_hours(settings, recipient.address).zone
+
+        def when(at: datetime | str | None) -> str:
+            return format_instant(at, zone_name)
+
         links = self._links(session, handoff, recipient, now) if kind.links else []
         items = []  # a chase digest: every handoff it is about, each with its links
         for item in (mail.context or {}).get("items", []):
@@ -136,6 +145,7 @@ class MailRenderer:
             "marker": body_marker(settings.secret_key, handoff.id),
             "ctx": mail.context or {},
             "items": items,
+            "when": when,
         }
         intro = self.text.get_template(f"{mail.kind}.txt.j2").render(context).strip()
         context["intro"] = intro
@@ -149,7 +159,8 @@ class MailRenderer:
         if kind.calendar and handoff.deadline is not None:
             msg = MIMEMultipart("mixed", policy=_POLICY)
             msg.attach(body)
-            msg.attach(self._calendar_part(handoff, context["page_url"], now, mail.id))
+            msg.attach(self._calendar_part(handoff, context["page_url"], now, mail.id,
+                                           when(handoff.deadline)))
         msg["From"] = formataddr(("Handoff", settings.service_address))
         msg["To"] = formataddr((header_safe(recipient.display_name, 80), recipient.address),
                                charset="utf-8")

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from handoff.cli import read_file
-from tests.conftest import handoff_mail, mail_to, make_settings
+from handoff.settings import load_settings
+from tests.conftest import SERVICE, Flow, handoff_mail, mail_to, make_settings
 
 # Thunderbird 115, multipart/alternative: the text part has the URL in a sentence (a
 # full stop right after it) and on a Links line; the HTML part has <a href> to both.
@@ -151,3 +152,97 @@ def test_an_asset_named_and_attached_is_listed_once(tmp_path):
     links = parse(tmp_path, msg.as_bytes())["packet"]["links"]["value"]
     assert links == {"urls": [], "assets": ["the Grafana board"],
                      "attachments": ["chain.pem"]}
+
+
+def new_york_flow(tmp_path, database_url, sessions, clock) -> Flow:
+    """The service's zone is Berlin; Bob, the owner, is configured in New York."""
+    config = tmp_path / "handoff.toml"
+    config.write_text('[people."bob@corp.test"]\nzone = "America/New_York"\n')
+    settings = load_settings(environ={"HANDOFF_CONFIG": str(config)},
+                             data_dir=tmp_path / "var", service_address=SERVICE,
+                             secret_key="k", database_url=database_url,
+                             timezone="Europe/Berlin")
+    return Flow(settings, sessions, clock)
+
+
+def test_the_offer_writes_the_deadline_in_the_owners_zone(tmp_path, database_url, sessions,
+                                                         clock):
+    """Ana in Berlin writes "Deadline: Friday 5pm" (Monday 23 Nov 2026): 16:00 UTC.  Bob
+    in New York reads the phrase she wrote and Fri 27 Nov 2026, 11:00 New York time,
+    the zone named, in the text and the HTML part; no "+00:00" anywhere."""
+    flow = new_york_flow(tmp_path, database_url, sessions, clock)
+    offer = mail_to(flow.submit(handoff_mail()), "bob@corp.test")
+    text = packet_text(offer)
+    html = offer.get_body(("html",)).get_content()
+    for part in (text, html):
+        assert "Deadline: Friday 5pm — Fri 27 Nov 2026, 11:00 (America/New_York)" in part
+        assert "+00:00" not in part and "2026-11-27T" not in part
+
+
+def test_every_mail_about_the_deadline_writes_it_in_its_recipients_zone(
+        tmp_path, database_url, sessions, clock):
+    """The receipt to Ana (the default zone, Berlin), the accepted notices both ways and
+    their .ics description: each in its reader's zone, never ISO with +00:00."""
+    import re
+
+    from tests.conftest import links_of
+
+    flow = new_york_flow(tmp_path, database_url, sessions, clock)
+    mails = flow.submit(handoff_mail())
+    receipt = mail_to(mails, "ana@corp.test")
+    assert "Fri 27 Nov 2026, 17:00 (Europe/Berlin)" in packet_text(receipt)
+    offer = mail_to(mails, "bob@corp.test")
+    from web import create_app
+
+    client = create_app(flow.settings, sessions, clock=clock).test_client()
+    client.post(links_of(offer)["Accept"])
+    mails = flow.flush()
+    to_bob, to_ana = mail_to(mails, "bob@corp.test"), mail_to(mails, "ana@corp.test")
+    assert "Fri 27 Nov 2026, 11:00 (America/New_York)" in packet_text(to_bob)
+    assert "Fri 27 Nov 2026, 17:00 (Europe/Berlin)" in packet_text(to_ana)
+    for mail, words in ((to_bob, "11:00 (America/New_York)"),
+                        (to_ana, "17:00 (Europe/Berlin)")):
+        ics = next(p for p in mail.walk() if p.get_content_type() == "text/calendar")
+        description = re.sub(r"\r\n[ \t]", "", ics.get_content())
+        assert words in description.replace("\\,", ",")
+        for part in mail.walk():
+            if part.get_content_maintype() == "text":
+                assert "+00:00" not in part.get_content()
+
+
+def test_a_digest_names_each_deadline_in_its_readers_zone(tmp_path, database_url, sessions,
+                                                          clock):
+    """A nudge to Bob: the handoff's deadline, New York time."""
+    from datetime import datetime, timezone
+
+    from handoff.chase import run_chase_pass
+
+    flow = new_york_flow(tmp_path, database_url, sessions, clock)
+    flow.submit(handoff_mail())
+    # Tuesday 24 Nov, 15:00 in New York: offered a day ago, not accepted
+    clock.now = datetime(2026, 11, 24, 20, 0, tzinfo=timezone.utc)
+    run_chase_pass(sessions, flow.settings, clock.now)
+    nudge = mail_to(flow.flush(), "bob@corp.test")
+    text = packet_text(nudge)
+    assert "not accepted yet" in text
+    assert ('"Renew the TLS certificate" — offered to you, not accepted yet; '
+            "due Fri 27 Nov 2026, 11:00 (America/New_York)\n  Accept: ") in text
+    assert "+00:00" not in text
+
+
+def test_the_status_page_shows_no_iso_with_plus_zero_offsets(flow, settings, sessions, clock):
+    """The handoff page's packet row and mail table: the page's own UTC form today, and
+    the configured zone's words once the app registers `when` (as proposed for web/)."""
+    from handoff.when import format_instant
+    from web import create_app
+
+    flow.submit(handoff_mail())
+    app = create_app(settings, sessions, clock=clock)
+    html = app.test_client().get("/h/H-1").get_data(as_text=True)
+    assert "+00:00" not in html
+    assert "Friday 5pm — 2026-11-27T16:00:00Z" in html
+    app = create_app(settings, sessions, clock=clock)  # templates compile once per app
+    app.jinja_env.filters["when"] = lambda at: format_instant(at, settings.timezone)
+    html = app.test_client().get("/h/H-1").get_data(as_text=True)
+    assert "Friday 5pm — Fri 27 Nov 2026, 17:00 (Europe/Berlin)" in html
+    assert "Mon 23 Nov 2026, 10:30 (Europe/Berlin)" in html  # the offer's sending
