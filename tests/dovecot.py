@@ -5,12 +5,18 @@ It can be stopped and started again on the same port and the same maildirs (a se
 restart in the middle of a run), and started with ``extensions=False``: a plain
 IMAP4rev1 capability list (no IDLE, MOVE or UIDPLUS) for the client's fallbacks.
 Dovecot still accepts those commands; a client that reads CAPABILITY never sends them.
+
+With ``sieve={address: script}`` it is also a delivery agent (TESTING.md, "Real
+auto-responders"): an LMTP listener (``deliver_lmtp``) whose deliveries run each
+mailbox's Pigeonhole Sieve script, and ``submission_port``, the SMTP server Pigeonhole
+sends its own mail to (a ``reject``'s refusal, a ``vacation`` reply).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import smtplib
 import socket
 import subprocess
 import tempfile
@@ -26,6 +32,8 @@ if TYPE_CHECKING:
     from imapclient import IMAPClient
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
+LMTP = "/usr/lib/dovecot/lmtp"  # dovecot-lmtpd
+SIEVE_PLUGIN = "/usr/lib/dovecot/modules/lib90_sieve_plugin.so"  # dovecot-sieve
 USER, PASSWORD = "handoff@acme.test", "secret"
 # What Dovecot 2.3 offers after login, minus IDLE, MOVE and UIDPLUS (RFC 2177, 6851, 4315)
 PLAIN_CAPABILITIES = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE LITERAL+ NAMESPACE"
@@ -58,15 +66,40 @@ service imap-login {{
 }}
 """
 
+# Delivery over LMTP into each user's Maildir, through the user's Sieve script
+# (Pigeonhole); what Sieve sends (reject's MDN, vacation) goes to ``submission_host``.
+_DELIVERY = """\
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {lmtp_port}
+  }}
+}}
+protocol lmtp {{
+  mail_plugins = $mail_plugins sieve
+  postmaster_address = postmaster@{domain}
+  hostname = mx.{domain}
+}}
+submission_host = 127.0.0.1:{submission_port}
+plugin {{
+  sieve = file:~/sieve;active=~/.dovecot.sieve
+}}
+"""
+
 
 class Dovecot:
     """One Dovecot master process; ``url`` is what ``HANDOFF_IMAP_URL`` would say."""
 
-    def __init__(self, *, extensions: bool = True, certificate: Any = None) -> None:
+    def __init__(self, *, extensions: bool = True, certificate: Any = None,
+                 sieve: dict[str, str] | None = None, submission_port: int = 0) -> None:
         """``certificate``: a trustme ``LeafCert``; then the one listener speaks TLS
-        from the first byte (imaps, RFC 8314)."""
+        from the first byte (imaps, RFC 8314).  ``sieve``: mailbox address -> its active
+        Sieve script, with LMTP delivery and ``submission_port`` for Sieve's own mail."""
         if not os.path.exists(DOVECOT):
             pytest.skip("dovecot is not installed (apt-get install -y dovecot-imapd)")
+        if sieve is not None and not (os.path.exists(LMTP) and os.path.exists(SIEVE_PLUGIN)):
+            pytest.skip("LMTP or Sieve is not installed "
+                        "(apt-get install -y dovecot-lmtpd dovecot-sieve)")
         # under the system temp dir, world-readable: pytest's own are private to root, and
         # Dovecot's mail processes run as nobody
         self.root = Path(tempfile.mkdtemp(prefix="handoff-dovecot-"))
@@ -74,10 +107,14 @@ class Dovecot:
         self.port = free_port()
         self.pid: int | None = None
         self._delivered = 0
-        (self.root / "users").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
+        self.lmtp_port = free_port() if sieve is not None else 0
+        users = [USER, *(a for a in sieve or {} if a != USER)]
+        (self.root / "users").write_text("".join(f"{u}:{{PLAIN}}{PASSWORD}\n" for u in users))
         home = self.root / "home"
         home.mkdir()
         shutil.chown(home, "nobody", "nogroup")
+        for address, script in (sieve or {}).items():
+            self._install_sieve(address, script)
         self.tls = certificate is not None
         ssl_lines = "ssl = no"
         if certificate is not None:
@@ -90,7 +127,23 @@ class Dovecot:
                                 imaps_port=self.port if self.tls else 0)
         if not extensions:
             config += f"protocol imap {{\n  imap_capability = {PLAIN_CAPABILITIES}\n}}\n"
+        if sieve is not None:
+            config = config.replace("protocols = imap\n", "protocols = imap lmtp\n")
+            # the owners' mail server: its postmaster signs Sieve's refusals
+            domain = next(iter(sieve), USER).split("@")[1]
+            config += _DELIVERY.format(lmtp_port=self.lmtp_port, domain=domain,
+                                       submission_port=submission_port)
         (self.root / "dovecot.conf").write_text(config)
+
+    def _install_sieve(self, address: str, script: str) -> None:
+        """The user's home holds the script (``~/.dovecot.sieve``); Pigeonhole compiles it
+        there on the first delivery, as the user (nobody), so the home is theirs."""
+        home = self.root / "home" / address
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "sieve").mkdir(exist_ok=True)
+        (home / ".dovecot.sieve").write_text(script)
+        for path in (home, home / "sieve", home / ".dovecot.sieve"):
+            shutil.chown(path, "nobody", "nogroup")
 
     @property
     def url(self) -> str:
@@ -151,6 +204,13 @@ class Dovecot:
         (where / "tmp" / name).write_bytes(raw)
         shutil.chown(where / "tmp" / name, "nobody", "nogroup")
         os.rename(where / "tmp" / name, where / "new" / name)
+
+    def deliver_lmtp(self, raw: bytes, mail_from: str, rcpt_tos: list[str]) -> None:
+        """Deliver as a mail server's last hop would: LMTP (RFC 2033), with the
+        envelope sender kept (Sieve's refusals and auto-replies go to it)."""
+        with smtplib.LMTP("127.0.0.1", self.lmtp_port, timeout=30) as lmtp:
+            refused = lmtp.sendmail(mail_from, rcpt_tos, raw)
+        assert not refused, f"LMTP refused {refused}\n{self.log()}"
 
     def remove(self) -> None:
         """Kill it (even half-started) and delete its directory."""
