@@ -297,13 +297,31 @@ def note_owner_unreachable(session: Session, service: ServiceAddresses, handoff:
                            reason: str, now: datetime) -> bool:
     """A bounce of a mail to the owner (SPEC 5): the sender hears at once that the
     owner's address failed, and the handoff is marked."""
+    return _mark_unreachable(session, service, handoff, "owner_unreachable",
+                             reason or "undeliverable", reason or "undeliverable", now)
+
+
+def note_owner_refused(session: Session, service: ServiceAddresses, handoff: Handoff,
+                       reason: str, now: datetime) -> bool:
+    """The owner's mailbox refused a mail to them: a Sieve ``reject`` (RFC 5429), read
+    from its disposition notification.  As for a bounce, the sender hears at once — that
+    the mailbox refused it, with the reason it gave — and the handoff is marked."""
+    return _mark_unreachable(session, service, handoff, "owner_mailbox_refused",
+                             f"the owner's mailbox refused it: {reason}", reason, now,
+                             refused=True)
+
+
+def _mark_unreachable(session: Session, service: ServiceAddresses, handoff: Handoff,
+                      event: str, mark: str, reason: str, now: datetime,
+                      **context: Any) -> bool:
+    """Once per handoff: a second bounce or refusal changes nothing."""
     if handoff.owner is None or handoff.owner_unreachable:
         return False
-    handoff.owner_unreachable = (reason or "undeliverable")[:500]
-    record_event(session, handoff, "owner_unreachable", "mail", now, None,
-                 address=handoff.owner.address, reason=handoff.owner_unreachable)
+    handoff.owner_unreachable = mark[:500]
+    record_event(session, handoff, event, "mail", now, None,
+                 address=handoff.owner.address, reason=reason[:500])
     queue_mail(session, service, handoff, "owner_unreachable", handoff.sender, now,
-               {"reason": handoff.owner_unreachable})
+               {"reason": reason[:500], **context})
     return True
 
 

@@ -103,3 +103,103 @@ def test_a_bounce_of_the_senders_receipt_does_not_blame_the_owner(flow, sessions
     told = flow.submit(dsn("ana@corp.test"), rcpt=[bounce_address_of(flow, receipt)],
                        mail_from="")
     assert told == [] and handoff(sessions).owner_unreachable is None
+
+
+def mdn(original_to: str, disposition: str, human: str,
+        message_id: str = "<mdn1@corp.test>") -> bytes:
+    """An RFC 8098 disposition notification: a read receipt (``displayed``) as mail
+    clients send it, or a Sieve refusal (``deleted``, RFC 5429) shaped as Pigeonhole
+    writes it, null sender, to the offer's bounce address."""
+    return (
+        f"From: Postmaster <postmaster@corp.test>\r\nTo: handoff@acme.test\r\n"
+        f"Subject: Read: Renew the TLS certificate\r\nMessage-ID: {message_id}\r\n"
+        "Date: Mon, 23 Nov 2026 10:05:00 +0100\r\nMIME-Version: 1.0\r\n"
+        "Auto-Submitted: auto-replied\r\n"
+        "Content-Type: multipart/report; report-type=disposition-notification;\r\n"
+        '\tboundary="b"\r\n'
+        f"\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{human}\r\n"
+        "--b\r\nContent-Type: message/disposition-notification\r\n\r\n"
+        "Reporting-UA: mx.corp.test; Dovecot Mail Delivery Agent\r\n"
+        f"Final-Recipient: rfc822; {original_to}\r\n"
+        f"Disposition: {disposition}\r\n"
+        "\r\n--b--\r\n").encode()
+
+
+def delay_warning(original_to: str) -> bytes:
+    """An RFC 3464 DSN with ``Action: delayed``: still being tried, not a failure."""
+    return (
+        "From: MAILER-DAEMON@mx.corp.test (Mail Delivery System)\r\n"
+        "To: handoff@acme.test\r\nSubject: Delayed Mail (still being retried)\r\n"
+        "Message-ID: <delay1@mx.corp.test>\r\nDate: Mon, 23 Nov 2026 14:05:00 +0100\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n'
+        "\r\n--b\r\nContent-Type: text/plain\r\n\r\n"
+        "This is a warning only; you do not need to resend your message.\r\n"
+        f"<{original_to}>: connect to mx.corp.test: Connection timed out\r\n"
+        "\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.corp.test\r\n\r\n"
+        f"Final-Recipient: rfc822; {original_to}\r\nAction: delayed\r\nStatus: 4.4.1\r\n"
+        "Will-Retry-Until: Mon, 28 Nov 2026 10:00:00 +0100\r\n"
+        "\r\n--b--\r\n").encode()
+
+
+def events(sessions) -> list[tuple[str, dict]]:
+    with sessions() as session:
+        return [(e.kind, e.detail) for e in session.scalars(select(Event).order_by(Event.id))]
+
+
+def test_a_read_receipt_of_the_offer_goes_on_the_timeline_and_blames_nobody(
+        flow, sessions, client):
+    offer = offer_of(flow)
+    receipt = mdn("bob@corp.test", "manual-action/MDN-sent-manually; displayed",
+                  "Your message to Bob Builder was displayed on Mon, 23 Nov 2026.")
+    told = flow.submit(receipt, rcpt=[bounce_address_of(flow, offer)], mail_from="")
+    assert told == []  # nobody hears of it: the owner opened the mail
+    assert handoff(sessions).owner_unreachable is None
+    kind, detail = events(sessions)[-1]
+    assert (kind, detail["report"]) == ("received_receipt", "receipt")
+    assert "address failed" not in client.get("/").get_data(as_text=True)
+
+
+def test_a_delay_warning_of_the_offer_goes_on_the_timeline_and_blames_nobody(
+        flow, sessions, client):
+    offer = offer_of(flow)
+    told = flow.submit(delay_warning("bob@corp.test"), rcpt=[bounce_address_of(flow, offer)],
+                       mail_from="")
+    assert told == []  # a warning: the mail is still being tried
+    assert handoff(sessions).owner_unreachable is None
+    kind, detail = events(sessions)[-1]
+    assert (kind, detail["report"]) == ("received_delay_warning", "delayed")
+    assert "received delay warning" in client.get("/h/H-1").get_data(as_text=True)
+
+
+def test_a_sieve_reject_of_the_offer_tells_the_sender_the_owners_mailbox_refused_it(
+        flow, sessions, client):
+    """The unit-level twin of tests/test_sieve_reject.py (which runs a real Pigeonhole):
+    the reason the script gave reaches the sender, not the notice's lead-in."""
+    offer = offer_of(flow)
+    refusal = mdn("bob@corp.test", "automatic-action/MDN-sent-automatically; deleted",
+                  "Your message to <bob@corp.test> was automatically rejected:\r\n"
+                  "I do not take handoffs by mail.")
+    told = flow.submit(refusal, rcpt=[bounce_address_of(flow, offer)], mail_from="")
+    text = mail_to(told, "ana@corp.test").get_body(("plain",)).get_content()
+    assert "the owner's mailbox refused it" in text
+    assert "said: I do not take handoffs by mail." in text
+    assert "automatically rejected" not in text and "could not be delivered" not in text
+    assert handoff(sessions).owner_unreachable.endswith("I do not take handoffs by mail.")
+    assert [kind for kind, _ in events(sessions)[-2:]] == ["received_refusal",
+                                                           "owner_mailbox_refused"]
+    assert "mailbox refused" in client.get("/h/H-1").get_data(as_text=True)
+
+    # the mark is set once: a second refusal (or a later bounce) tells nobody again
+    again = mdn("bob@corp.test", "automatic-action/MDN-sent-automatically; deleted",
+                "Your message was automatically rejected:\r\nStill no.", "<mdn2@corp.test>")
+    assert flow.submit(again, rcpt=[bounce_address_of(flow, offer)], mail_from="") == []
+
+
+def test_a_refusal_of_the_senders_receipt_does_not_blame_the_owner(flow, sessions):
+    receipt = mail_to(flow.submit(handoff_mail()), "ana@corp.test")
+    refusal = mdn("ana@corp.test", "automatic-action/MDN-sent-automatically; deleted",
+                  "Your message was automatically rejected:\r\nNo robots.")
+    told = flow.submit(refusal, rcpt=[bounce_address_of(flow, receipt)], mail_from="")
+    assert told == [] and handoff(sessions).owner_unreachable is None
