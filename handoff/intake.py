@@ -9,7 +9,6 @@ kept with its error (``handoff inbound retry`` tries again), never dropped.
 from __future__ import annotations
 
 import logging
-import re
 import traceback
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +23,7 @@ from handoff.commands import read_command, take_command
 from handoff.db import SessionFactory
 from handoff.errors import ActionRefused, StorageError
 from handoff.guards import Envelope, Verdict, classify
-from handoff.models import Handoff, InboundMessage, OutboxMail, SpentToken, ThreadRef
+from handoff.models import Handoff, InboundMessage, SpentToken, ThreadRef
 from handoff.packet import Packet, build_packet, strip_quoted
 from handoff.parsing import ParsedMessage, parse_message
 from handoff.people import ensure_person
@@ -32,9 +31,8 @@ from handoff.settings import Settings
 from handoff.states import TRANSITIONS, Action, Role, Status
 from handoff.threads import ThreadMatch, find_thread
 from handoff.workflows import policy_for
-from handoff.workflow import (add_comment, note_owner_away, note_owner_refused,
-                              note_owner_unreachable, open_handoff, perform_action,
-                              record_event, role_of, supply_packet)
+from handoff.reports import note_report
+from handoff.workflow import add_comment, open_handoff, perform_action, role_of, supply_packet
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -287,10 +285,7 @@ def interpret(session: Session, settings: Settings, inbound_id: int, reading: Re
     match = find_thread(session, service, message, envelope.rcpt_tos)
     if not verdict.acts:
         if match is not None:  # an auto-reply or bounce about one of ours: note it, never answer
-            record_event(session, match.handoff, _event_kind(verdict), "mail", now, None,
-                         reason=verdict.reason, subject=message.subject[:200],
-                         **({"report": verdict.report} if verdict.report else {}))
-            _tell_sender_of(session, service, match, reading, now)
+            note_report(session, service, match, message, verdict, now)
         return Outcome("ignored", verdict.kind, match.handoff.id if match else None,
                        verdict.reason)
     if not message.from_addr:
@@ -304,78 +299,6 @@ def interpret(session: Session, settings: Settings, inbound_id: int, reading: Re
     handoff = _open_from_message(session, settings, service, reading, now)
     _remember(session, message, handoff.id, inbound_id)
     return Outcome("done", "human", handoff.id)
-
-
-# A report about one of our mails goes on its timeline under what it says happened
-# (guards.REPORTS); a report that says nothing more ("") is read as a bounce.
-REPORT_EVENTS: dict[str, str] = {
-    "": "received_bounce",
-    "failed": "received_bounce",
-    "refused": "received_refusal",
-    "delayed": "received_delay_warning",
-    "delivered": "received_delivery_report",
-    "receipt": "received_receipt",
-    "feedback": "received_abuse_report",
-    "held": "received_held_notice",
-}
-# Only these tell the sender at once that the owner cannot be reached (SPEC 5); a delay
-# warning, a read receipt, an abuse report or a moderation notice blames nobody.
-OWNER_UNREACHABLE_REPORTS = frozenset({"", "failed"})
-OWNER_REFUSED_REPORTS = frozenset({"refused"})
-
-_DSN_STATUS = re.compile(r"\b[45]\d\d[ -][245]\.\d{1,3}\.\d{1,3}\b.{0,200}|"
-                         r"\b[45]\.\d{1,3}\.\d{1,3}\b.{0,200}")
-# A Sieve refusal's human-readable part (RFC 5429 2.1.1) gives the script's reason after
-# a lead-in: Pigeonhole's "Your message to <x> was automatically rejected:", Cyrus's
-# "The following reason was given:".
-_REFUSAL_LEAD = re.compile(r"(?:automatically rejected|reason was given)[^\n]*:[ \t]*\r?\n",
-                           re.I)
-
-
-def _event_kind(verdict: Verdict) -> str:
-    if verdict.kind == "bounce":
-        return REPORT_EVENTS.get(verdict.report, "received_bounce")
-    return f"received_{verdict.kind}"
-
-
-def _tell_sender_of(session: Session, service: ServiceAddresses, match: ThreadMatch,
-                    reading: Reading, now: datetime) -> None:
-    """The owner's out-of-office reply, a bounce of a mail to the owner, or their
-    mailbox's refusal of it (SPEC 5) is news for the sender; the robot itself never
-    hears from us."""
-    handoff, message, verdict = match.handoff, reading.message, reading.verdict
-    owner = handoff.owner
-    if owner is None:
-        return
-    if verdict.kind == "autoreply" and message.from_addr == owner.address:
-        note_owner_away(session, service, handoff, strip_quoted(message.text)
-                        or message.subject, now)
-        return
-    if verdict.kind != "bounce" or not _answers_mail_to(session, match, owner.id):
-        return
-    if verdict.report in OWNER_REFUSED_REPORTS:
-        note_owner_refused(session, service, handoff, _refusal_reason(message), now)
-    elif verdict.report in OWNER_UNREACHABLE_REPORTS:
-        status = _DSN_STATUS.search(message.text)
-        reason = status.group(0) if status else (message.subject or "undeliverable")
-        note_owner_unreachable(session, service, handoff, " ".join(reason.split()), now)
-
-
-def _answers_mail_to(session: Session, match: ThreadMatch, person_id: int) -> bool:
-    """Whether the report came to the bounce address (VERP) of a mail to that person."""
-    if match.outbox_id is None:
-        return False
-    mail = session.get(OutboxMail, match.outbox_id)
-    return mail is not None and mail.recipient_id == person_id
-
-
-def _refusal_reason(message: ParsedMessage) -> str:
-    """The reason a Sieve ``reject`` gave, from the refusal's human-readable part; the
-    whole part when it has no known lead-in."""
-    leads = list(_REFUSAL_LEAD.finditer(message.text))
-    reason = message.text[leads[-1].end():] if leads else message.text
-    return (" ".join(reason.split()) or " ".join(message.text.split()) or message.subject
-            or "refused")[:400]
 
 
 def _seen_before(session: Session, message_id: str) -> bool:

@@ -42,6 +42,10 @@ MAIL_KINDS: dict[str, MailKind] = {
     "owner_away": MailKind(False, False, "the owner looks away: notice to the sender"),
     "owner_unreachable": MailKind(False, False,
                                   "the owner's address failed: notice to the sender"),
+    "owner_refused": MailKind(False, False,
+                              "the owner's mailbox refused it: notice to the sender"),
+    "owner_challenged": MailKind(False, False, "the owner's mailbox asks the sender to "
+                                               "prove to be a person: notice to the sender"),
 }
 
 

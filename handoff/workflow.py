@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handoff.addresses import ServiceAddresses
@@ -308,20 +309,36 @@ def note_owner_refused(session: Session, service: ServiceAddresses, handoff: Han
     the mailbox refused it, with the reason it gave — and the handoff is marked."""
     return _mark_unreachable(session, service, handoff, "owner_mailbox_refused",
                              f"the owner's mailbox refused it: {reason}", reason, now,
-                             refused=True)
+                             mail="owner_refused")
+
+
+def note_owner_challenged(session: Session, service: ServiceAddresses, handoff: Handoff,
+                          lines: list[str], now: datetime) -> bool:
+    """The owner's mailbox holds our mail until its sender proves to be a person (a
+    challenge-response filter).  The service cannot; the sender can, so they get the
+    challenge's words, its link included, once per handoff.  Nothing is marked: the
+    mail arrives once somebody answers."""
+    if handoff.owner is None or session.scalar(
+            select(Event.id).where(Event.handoff_id == handoff.id,
+                                   Event.kind == "owner_mailbox_challenge").limit(1)):
+        return False
+    record_event(session, handoff, "owner_mailbox_challenge", "mail", now, None,
+                 address=handoff.owner.address, lines=lines)
+    queue_mail(session, service, handoff, "owner_challenged", handoff.sender, now,
+               {"lines": lines})
+    return True
 
 
 def _mark_unreachable(session: Session, service: ServiceAddresses, handoff: Handoff,
                       event: str, mark: str, reason: str, now: datetime,
-                      **context: Any) -> bool:
+                      mail: str = "owner_unreachable") -> bool:
     """Once per handoff: a second bounce or refusal changes nothing."""
     if handoff.owner is None or handoff.owner_unreachable:
         return False
     handoff.owner_unreachable = mark[:500]
     record_event(session, handoff, event, "mail", now, None,
                  address=handoff.owner.address, reason=reason[:500])
-    queue_mail(session, service, handoff, "owner_unreachable", handoff.sender, now,
-               {"reason": reason[:500], **context})
+    queue_mail(session, service, handoff, mail, handoff.sender, now, {"reason": reason[:500]})
     return True
 
 

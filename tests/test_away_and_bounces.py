@@ -91,7 +91,7 @@ def test_a_bounce_of_the_offer_tells_the_sender_that_the_owners_address_failed(
     text = notice.get_body(("plain",)).get_content()
     assert "could not be delivered" in text and "5.1.1" in text
     assert "5.1.1" in handoff(sessions).owner_unreachable
-    assert "address failed" in client.get("/").get_data(as_text=True)
+    assert "unreachable" in client.get("/").get_data(as_text=True)
     with sessions() as session:
         kinds = list(session.scalars(select(Event.kind).order_by(Event.id)))
     assert kinds[-2:] == ["received_bounce", "owner_unreachable"]
@@ -158,7 +158,7 @@ def test_a_read_receipt_of_the_offer_goes_on_the_timeline_and_blames_nobody(
     assert handoff(sessions).owner_unreachable is None
     kind, detail = events(sessions)[-1]
     assert (kind, detail["report"]) == ("received_receipt", "receipt")
-    assert "address failed" not in client.get("/").get_data(as_text=True)
+    assert "unreachable" not in client.get("/").get_data(as_text=True)
 
 
 def test_a_delay_warning_of_the_offer_goes_on_the_timeline_and_blames_nobody(
@@ -203,3 +203,36 @@ def test_a_refusal_of_the_senders_receipt_does_not_blame_the_owner(flow, session
                   "Your message was automatically rejected:\r\nNo robots.")
     told = flow.submit(refusal, rcpt=[bounce_address_of(flow, receipt)], mail_from="")
     assert told == [] and handoff(sessions).owner_unreachable is None
+
+
+def challenge(message_id: str = "<cr1@corp.test>"):
+    """A challenge-response filter's answer to the offer, as TMDA-like software sends
+    it: from the owner's address, to the offer's bounce address, no Auto-Submitted."""
+    return handoff_mail(
+        sender="Bob Builder <bob@corp.test>", to="handoff@acme.test", cc=None,
+        subject="Please verify you are human: Renew the TLS certificate",
+        message_id=message_id,
+        body="Hello,\n\nI use a sender verification service to protect my inbox. Your "
+             "message has been held and will be delivered once you confirm:\n\n"
+             "https://verify.mailguard.test/c/8f3a2b\n")
+
+
+def test_a_challenge_for_the_offer_goes_to_the_sender_with_its_link_once(
+        flow, sessions, client):
+    """The service cannot prove to be a person; Ana can: she gets the challenge's
+    words and link, once, and Bob is marked neither away nor unreachable."""
+    offer = offer_of(flow)
+    told = flow.submit(challenge(), rcpt=[bounce_address_of(flow, offer)], mail_from="")
+    notice = mail_to(told, "ana@corp.test")
+    text = notice.get_body(("plain",)).get_content()
+    assert "until its sender proves to be a person" in text
+    assert "https://verify.mailguard.test/c/8f3a2b" in text
+    assert "looks away" not in text
+    assert str(notice["Auto-Submitted"]) == "auto-generated"
+    marked = handoff(sessions)
+    assert marked.owner_away_since is None and marked.owner_unreachable is None
+    assert [kind for kind, _ in events(sessions)[-2:]] == ["received_challenge",
+                                                           "owner_mailbox_challenge"]
+    again = flow.submit(challenge("<cr2@corp.test>"), rcpt=[bounce_address_of(flow, offer)],
+                        mail_from="")
+    assert again == []  # told once per handoff

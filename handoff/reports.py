@@ -1,0 +1,109 @@
+"""What an automatic answer to one of our mails means for its handoff (SPEC 5).
+
+Bounces, refusals, delay warnings, read receipts, abuse reports, moderation notices,
+out-of-office replies and challenges come back to a mail's per-message bounce address
+(VERP) or reply address.  Each goes on the handoff's timeline under what it says
+happened (``guards.REPORTS``); the few that are news for the sender tell them at once.
+The robot itself never hears from us.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from handoff.addresses import ServiceAddresses
+from handoff.guards import Verdict
+from handoff.models import OutboxMail
+from handoff.packet import strip_quoted
+from handoff.parsing import ParsedMessage
+from handoff.threads import ThreadMatch
+from handoff.workflow import (note_owner_away, note_owner_challenged, note_owner_refused,
+                              note_owner_unreachable, record_event)
+
+# A report about one of our mails goes on its timeline under what it says happened; a
+# report that says nothing more ("") is read as a bounce.
+REPORT_EVENTS: dict[str, str] = {
+    "": "received_bounce",
+    "failed": "received_bounce",
+    "refused": "received_refusal",
+    "delayed": "received_delay_warning",
+    "delivered": "received_delivery_report",
+    "receipt": "received_receipt",
+    "feedback": "received_abuse_report",
+    "held": "received_held_notice",
+    "challenge": "received_challenge",
+}
+# Only these tell the sender at once that the owner cannot be reached; a delay warning,
+# a read receipt, an abuse report or a moderation notice blames nobody.
+OWNER_UNREACHABLE_REPORTS = frozenset({"", "failed"})
+
+_DSN_STATUS = re.compile(r"\b[45]\d\d[ -][245]\.\d{1,3}\.\d{1,3}\b.{0,200}|"
+                         r"\b[45]\.\d{1,3}\.\d{1,3}\b.{0,200}")
+# A Sieve refusal's human-readable part (RFC 5429 2.1.1) gives the script's reason after
+# a lead-in: Pigeonhole's "Your message to <x> was automatically rejected:", Cyrus's
+# "The following reason was given:".
+_REFUSAL_LEAD = re.compile(r"(?:automatically rejected|reason was given)[^\n]*:[ \t]*\r?\n",
+                           re.I)
+
+
+def note_report(session: Session, service: ServiceAddresses, match: ThreadMatch,
+                message: ParsedMessage, verdict: Verdict, now: datetime) -> None:
+    """Record an automatic answer about one of our mails, and tell the sender when it
+    is news for them."""
+    handoff = match.handoff
+    record_event(session, handoff, event_kind(verdict), "mail", now, None,
+                 reason=verdict.reason, subject=message.subject[:200],
+                 **({"report": verdict.report} if verdict.report else {}))
+    owner = handoff.owner
+    if owner is None:
+        return
+    about_owner = _answers_mail_to(session, match, owner.id)
+    if verdict.report == "challenge":
+        if about_owner or message.from_addr == owner.address:
+            note_owner_challenged(session, service, handoff, _first_lines(message), now)
+        return
+    if verdict.kind == "autoreply":
+        if message.from_addr == owner.address:
+            note_owner_away(session, service, handoff,
+                            strip_quoted(message.text) or message.subject, now)
+        return
+    if verdict.kind != "bounce" or not about_owner:
+        return
+    if verdict.report == "refused":
+        note_owner_refused(session, service, handoff, _refusal_reason(message), now)
+    elif verdict.report in OWNER_UNREACHABLE_REPORTS:
+        status = _DSN_STATUS.search(message.text)
+        reason = status.group(0) if status else (message.subject or "undeliverable")
+        note_owner_unreachable(session, service, handoff, " ".join(reason.split()), now)
+
+
+def event_kind(verdict: Verdict) -> str:
+    if verdict.kind == "bounce" or verdict.report:
+        return REPORT_EVENTS.get(verdict.report, "received_bounce")
+    return f"received_{verdict.kind}"
+
+
+def _answers_mail_to(session: Session, match: ThreadMatch, person_id: int) -> bool:
+    """Whether the report came to the bounce address (VERP) of a mail to that person."""
+    if match.outbox_id is None:
+        return False
+    mail = session.get(OutboxMail, match.outbox_id)
+    return mail is not None and mail.recipient_id == person_id
+
+
+def _refusal_reason(message: ParsedMessage) -> str:
+    """The reason a Sieve ``reject`` gave, from the refusal's human-readable part; the
+    whole part when it has no known lead-in."""
+    leads = list(_REFUSAL_LEAD.finditer(message.text))
+    reason = message.text[leads[-1].end():] if leads else message.text
+    return (" ".join(reason.split()) or " ".join(message.text.split()) or message.subject
+            or "refused")[:400]
+
+
+def _first_lines(message: ParsedMessage, count: int = 12) -> list[str]:
+    """What a challenge asks, links included: the sender is the person who can answer."""
+    text = strip_quoted(message.text) or message.text or message.subject
+    return [line.strip()[:300] for line in text.splitlines() if line.strip()][:count]
