@@ -90,8 +90,9 @@ def test_the_swaks_line_serve_prints_hands_work_to_bob(served, tmp_path):
     (handoff,) = offered_to_bob(served, 1)
     assert handoff["title"] == "Renew the TLS certificate"
     assert handoff["sender"] == "ana@example.com"
-    outbox = sorted((tmp_path / "var" / "outbox").glob("*.eml"))
-    assert any(b"To: bob@example.com" in p.read_bytes() for p in outbox)
+    outbox = tmp_path / "var" / "outbox"  # the offer is written just after the commit
+    assert wait_until(lambda: any(b"To: bob@example.com" in p.read_bytes()
+                                  for p in outbox.glob("*.eml")))
 
 
 def test_the_readme_commands_work_as_printed(served, tmp_path):
