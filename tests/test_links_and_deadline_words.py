@@ -231,18 +231,13 @@ def test_a_digest_names_each_deadline_in_its_readers_zone(tmp_path, database_url
 
 
 def test_the_status_page_shows_no_iso_with_plus_zero_offsets(flow, settings, sessions, clock):
-    """The handoff page's packet row and mail table: the page's own UTC form today, and
-    the configured zone's words once the app registers `when` (as proposed for web/)."""
-    from handoff.when import format_instant
+    """The handoff page's packet row and mail table write instants in the configured
+    zone, named."""
     from web import create_app
 
     flow.submit(handoff_mail())
     app = create_app(settings, sessions, clock=clock)
     html = app.test_client().get("/h/H-1").get_data(as_text=True)
     assert "+00:00" not in html
-    assert "Friday 5pm — 2026-11-27T16:00:00Z" in html
-    app = create_app(settings, sessions, clock=clock)  # templates compile once per app
-    app.jinja_env.filters["when"] = lambda at: format_instant(at, settings.timezone)
-    html = app.test_client().get("/h/H-1").get_data(as_text=True)
     assert "Friday 5pm — Fri 27 Nov 2026, 17:00 (Europe/Berlin)" in html
     assert "Mon 23 Nov 2026, 10:30 (Europe/Berlin)" in html  # the offer's sending

@@ -16,6 +16,7 @@ from markupsafe import Markup, escape
 
 from handoff.db import SessionFactory
 from handoff.settings import Settings
+from handoff.when import format_instant
 from templates import TEMPLATE_DIR
 
 Clock = Callable[[], datetime]
@@ -39,6 +40,8 @@ def create_app(
     }
     app.jinja_env.filters["age"] = format_age
     app.jinja_env.filters["linkify"] = linkify
+    # instants people read (a deadline, when a mail left): the configured zone, named
+    app.jinja_env.filters["when"] = lambda at: format_instant(at, settings.timezone)
     from web import actions, pages  # noqa: PLC0415  (routes register on import)
 
     app.register_blueprint(pages.bp)
