@@ -75,9 +75,7 @@ def note_report(session: Session, service: ServiceAddresses, match: ThreadMatch,
     if verdict.report == "refused":
         note_owner_refused(session, service, handoff, _refusal_reason(message), now)
     elif verdict.report in OWNER_UNREACHABLE_REPORTS:
-        status = _DSN_STATUS.search(message.text)
-        reason = status.group(0) if status else (message.subject or "undeliverable")
-        note_owner_unreachable(session, service, handoff, " ".join(reason.split()), now)
+        note_owner_unreachable(session, service, handoff, _failure_reason(message), now)
 
 
 def event_kind(verdict: Verdict) -> str:
@@ -92,6 +90,21 @@ def _answers_mail_to(session: Session, match: ThreadMatch, person_id: int) -> bo
         return False
     mail = session.get(OutboxMail, match.outbox_id)
     return mail is not None and mail.recipient_id == person_id
+
+
+def _failure_reason(message: ParsedMessage) -> str:
+    """What the failing server said: the DSN's Diagnostic-Code (RFC 3464 2.3.6, e.g.
+    "smtp; 550 5.1.1 <bob@corp.test>: Recipient address rejected"), else a status code
+    and what follows it in the text, else the subject."""
+    fields = dict(reversed(message.report))  # the first of each name wins
+    diagnostic = fields.get("diagnostic-code", "")
+    if diagnostic:
+        kind, _, said = diagnostic.partition(";")
+        return " ".join((said if kind.strip().lower() in ("smtp", "x-postfix", "x-unix")
+                         and said else diagnostic).split())[:400]
+    status = _DSN_STATUS.search(message.text)
+    reason = status.group(0) if status else (message.subject or "undeliverable")
+    return " ".join(reason.split())[:400]
 
 
 def _refusal_reason(message: ParsedMessage) -> str:

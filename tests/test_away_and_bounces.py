@@ -236,3 +236,29 @@ def test_a_challenge_for_the_offer_goes_to_the_sender_with_its_link_once(
     again = flow.submit(challenge("<cr2@corp.test>"), rcpt=[bounce_address_of(flow, offer)],
                         mail_from="")
     assert again == []  # told once per handoff
+
+
+def test_the_sender_reads_what_the_failing_server_said_from_the_diagnostic_code(
+        flow, sessions):
+    """Exchange Online's bounce says little in its text; its DSN's Diagnostic-Code
+    (RFC 3464 2.3.6) carries the server's words, and that is what Ana reads."""
+    offer = offer_of(flow)
+    ndr = (
+        "From: Microsoft Outlook <MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@corp.test>\r\n"
+        "To: handoff@acme.test\r\nSubject: Undeliverable: Re: Renew the TLS certificate\r\n"
+        "Message-ID: <ndr1@corp.test>\r\nDate: Mon, 23 Nov 2026 10:05:00 +0100\r\n"
+        "MIME-Version: 1.0\r\nAuto-Submitted: auto-replied\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n'
+        "\r\n--b\r\nContent-Type: text/plain\r\n\r\n"
+        "Your message to bob@corp.test couldn't be delivered.\r\n"
+        "bob wasn't found at corp.test.\r\n"
+        "\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns;AM0PR01MB1234.eurprd01.prod.outlook.com\r\n\r\n"
+        "Final-Recipient: rfc822;bob@corp.test\r\nAction: failed\r\nStatus: 5.4.1\r\n"
+        "Diagnostic-Code: smtp;550 5.4.1 Recipient address rejected: Access denied. "
+        "[AM0PR01MB1234.eurprd01.prod.outlook.com]\r\n"
+        "\r\n--b--\r\n").encode()
+    told = flow.submit(ndr, rcpt=[bounce_address_of(flow, offer)], mail_from="")
+    text = mail_to(told, "ana@corp.test").get_body(("plain",)).get_content()
+    assert "550 5.4.1 Recipient address rejected: Access denied." in text
+    assert handoff(sessions).owner_unreachable.startswith("550 5.4.1 Recipient address")
