@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 from handoff.addresses import ServiceAddresses, normalise_address
-from handoff.auto_words import (CHALLENGE_SUBJECT, CHALLENGE_TEXT, LIST_ROBOT_ADDRESS,
-                                LOTUS_NOTES_SENTENCE, LOTUS_NOTES_SUBJECT,
-                                MODERATION_SUBJECT, OUT_OF_OFFICE_SUBJECT)
+from handoff.auto_words import (CHALLENGE_HELD, CHALLENGE_PROVE, CHALLENGE_SUBJECT,
+                                LIST_ROBOT_ADDRESS, LIST_ROLE_SUBJECT, LOTUS_NOTES_SENTENCE,
+                                LOTUS_NOTES_SUBJECT, MODERATION_SUBJECT,
+                                OUT_OF_OFFICE_SUBJECT)
 from handoff.parsing import REPORT_TYPES, ParsedMessage
 
 
@@ -44,18 +45,21 @@ class Envelope:
 
 Rule = Callable[[ParsedMessage, Envelope, ServiceAddresses], str | None]
 
-_DAEMONS = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.I)
 _MAILER_DAEMON = re.compile(r"^(mailer-daemon|mail-daemon|mailerdaemon)@", re.I)
-# Who sends non-standard bounces: the address or display name, and a subject, in the
-# forms MTAs and providers use (Postfix, Exim, Sendmail, qmail, Exchange, Gmail, KDDI...)
+_POSTMASTER = re.compile(r"^postmaster@", re.I)
+# Who sends non-standard bounces: the address or display name, in the forms MTAs and
+# providers use (Postfix, Exim, Sendmail, qmail, Exchange, Gmail, KDDI...)
 _BOUNCER = re.compile(
     r"^(postmaster|no-?reply|bounces?|mail-?delivery|returned?)@|mail delivery (sub)?system|"
     r"mail administrator|delivery (status )?notification|mail delivery service", re.I)
+# Their subjects.  Not a bare "error" or "not delivered": "Error in the Q3 report" is a
+# person's subject, and a bouncer's address is needed besides (see _returned_mail).
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|delivery (status notification|failure|has failed)|failure notice|"
     r"returned mail|mail delivery failed|could not be delivered|not delivered|"
+    r"mail(er)? (system )?error|delivery error|"
     r"nicht zustellbar|unzustellbar|non remis|non distribu|no entregado|"
-    r"メールエラー|エラー通知|error", re.I)
+    r"メールエラー|エラー通知", re.I)
 # Non-standard delay warnings (Exim "Warning: message ... delayed 24 hours", Sendmail
 # "Warning: could not send message for past 4 hours"): still being tried, not failed.
 _DELAY_SUBJECT = re.compile(r"\bdelay(ed)?\b|deferred|could not send message for past|"
@@ -63,13 +67,22 @@ _DELAY_SUBJECT = re.compile(r"\bdelay(ed)?\b|deferred|could not send message for
 _FAILED_SUBJECT = re.compile(r"fail|undeliver|returned|not delivered|could not be delivered|"
                              r"nicht zustellbar|unzustellbar|non remis", re.I)
 # List software writing to a poster itself (rejections, moderation, "not a member"):
-# the list's owner/admin/request/bounce address, never a person's.
-_LIST_ROBOT = re.compile(
-    r"^(owner-[^@]+|[^@]+[-+](owner|admin|request|bounces?))@", re.I)
+# the list's owner or bounce address in the forms only list software uses ("owner-ops@",
+# "ops+owner@", "ops-bounces@").  "ops-owner@", "-admin" (Mailman 2.0, fml) and
+# "-request" (Mailman, Majordomo) count only beside a list's own header or a list
+# robot's subject: "product-owner@", "it-admin@" and "access-request@" are shared
+# mailboxes people write from.
+_LIST_ROBOT = re.compile(r"^(owner-[^@]+|[^@]+\+owner|[^@]+[-+]bounces?(\+[^@]*)?)@", re.I)
+_LIST_ROLE = re.compile(r"^[^@]+[-+](owner|admin|request)@", re.I)
+# Headers only list software writes (RFC 2369/2919, Mailman, ezmlm, fml, Google Groups)
+_LIST_HEADERS = ("list-id", "x-list-administrivia", "x-mailman-version", "x-beenthere",
+                 "list-unsubscribe", "list-post", "list-subscribe", "list-help",
+                 "mailing-list", "x-mlserver", "x-ml-name", "x-mailing-list")
 # Ticket systems' automatic acknowledgements: Request Tracker's "[site #123] AutoReply:"
 _TICKET_NOTICE = re.compile(r"^\s*\[[^\]]*#\d+\]\s*(auto-?reply|resolved)\b", re.I)
 # A reply or forward by a person keeps the robot's subject after its prefix
 _PERSON_PREFIX = re.compile(r"^\s*(re|aw|sv|vs|antw|fwd?|wg|tr|rv|i)\s*:", re.I)
+_FORWARD_PREFIX = re.compile(r"^\s*(fwd?|wg|tr|rv|i)\s*:", re.I)
 
 # Headers auto-responders write besides RFC 3834's Auto-Submitted: (name, a word its
 # value must contain, or "" for any value)
@@ -110,7 +123,7 @@ def _delivery_report(m: ParsedMessage, env: Envelope, svc: ServiceAddresses) -> 
         if "feedback-report" in report_type or "message/feedback-report" in m.part_types:
             return "an abuse report (multipart/report, ARF: RFC 5965)"
         return "multipart/report (RFC 3464 delivery status or RFC 8098 disposition)"
-    report = next((t for t in m.part_types if t in REPORT_TYPES), None)
+    report = next((t for t in _own_parts(m) if t in REPORT_TYPES), None)
     if report:
         return f"carries a {report} part"
     raw_from = m.headers.get("from", "").strip().strip('"').lower()
@@ -119,16 +132,37 @@ def _delivery_report(m: ParsedMessage, env: Envelope, svc: ServiceAddresses) -> 
     return None
 
 
+def _own_parts(m: ParsedMessage) -> tuple[str, ...]:
+    """The part types of the mail itself, before any enclosed message: a report part
+    inside a forwarded bounce (a person's "Fwd: Delivery Status Notification", sent as
+    an attachment) is the forwarded mail's, not this one's.  A bounce puts its report part
+    before the returned message, also when a gateway wrapped it in multipart/mixed."""
+    for i, part_type in enumerate(m.part_types[1:], start=1):
+        if part_type in ("message/rfc822", "message/global"):
+            return m.part_types[:i]
+    return m.part_types
+
+
 def _returned_mail(m: ParsedMessage, env: Envelope, svc: ServiceAddresses) -> str | None:
-    """Non-standard bounces: two of (from a bouncer's address or name, a delivery-failure
-    subject, the returned message or its headers enclosed)."""
-    encloses = any(t in ("message/rfc822", "text/rfc822-headers") for t in m.part_types[1:])
-    bouncer = bool(_BOUNCER.search(m.from_addr or "") or _BOUNCER.search(m.from_name or ""))
-    subject = bool(_BOUNCE_SUBJECT.search(m.subject))
-    if encloses + bouncer + subject < 2:
+    """Non-standard bounces and mail filters' notices: from a bouncer (its address or name
+    in From, or postmaster@ as the envelope sender), with a delivery-failure subject or
+    the returned message (or its headers) enclosed.  A bouncer's address alone is a role
+    account people write from; a subject or an enclosed mail alone is a person's forward
+    ("Fwd: Undeliverable: ...", a courier's "not delivered" mail attached)."""
+    sender = (m.from_addr or "")[:320]
+    bouncer = bool(_BOUNCER.search(sender) or _BOUNCER.search((m.from_name or "")[:200]))
+    envelope = (env.mail_from or "").strip().strip("<>")[:320]
+    by_postmaster = bool(_POSTMASTER.match(envelope))
+    if not bouncer and not by_postmaster:
         return None
-    signs = [("encloses the returned message", encloses),
-             (f"comes from {(m.from_name or m.from_addr).strip()}", bouncer),
+    encloses = any(t in ("message/rfc822", "text/rfc822-headers") for t in m.part_types[1:])
+    subject = bool(_BOUNCE_SUBJECT.search(m.subject[:300])) and \
+        not _PERSON_PREFIX.match(m.subject)
+    if not (encloses or subject):
+        return None
+    signs = [(f"comes from {(m.from_name or m.from_addr).strip()}", bouncer),
+             (f"envelope sender {envelope}", by_postmaster and not bouncer),
+             ("encloses the returned message", encloses),
              ("a delivery-failure subject", subject)]
     return ", ".join(sign for sign, present in signs if present)
 
@@ -138,12 +172,16 @@ def _list_robot(m: ParsedMessage, env: Envelope, svc: ServiceAddresses) -> str |
     marked administrivia (Mailman), or a moderation notice by its subject."""
     if "multipart/digest" in m.part_types:
         return None
-    address = m.from_addr or ""
+    address = (m.from_addr or "")[:320]
     if _LIST_ROBOT.match(address) or LIST_ROBOT_ADDRESS.match(address):
+        return f"sent by list software ({address})"
+    subject = m.subject[:300]
+    if _LIST_ROLE.match(address) and (any(name in m.headers for name in _LIST_HEADERS)
+                                      or LIST_ROLE_SUBJECT.search(subject)):
         return f"sent by list software ({address})"
     if m.headers.get("x-list-administrivia", "").strip().lower() == "yes":
         return "X-List-Administrivia: yes (Mailman's notice to a poster)"
-    if MODERATION_SUBJECT.search(m.subject) and not _PERSON_PREFIX.match(m.subject):
+    if MODERATION_SUBJECT.search(subject):
         return "a list's moderation notice"
     return None
 
@@ -154,9 +192,9 @@ def _null_sender(m: ParsedMessage, env: Envelope, svc: ServiceAddresses) -> str 
     if env.mail_from in ("", "<>") and env.rcpt_tos:
         return "null reverse-path (RFC 5321 4.5.5: only notifications use it)"
     path = env.mail_from.strip().strip("<>")
-    if _DAEMONS.match(normalise_address(path) or "") or path.lower() == "mailer-daemon":
+    if _MAILER_DAEMON.match(normalise_address(path) or "") or path.lower() == "mailer-daemon":
         return f"envelope sender {env.mail_from}"
-    return None
+    return None  # postmaster@ is a role account people send from: see _returned_mail
 
 
 def _auto_submitted(m: ParsedMessage, env: Envelope, svc: ServiceAddresses) -> str | None:
@@ -175,12 +213,13 @@ def _auto_submitted(m: ParsedMessage, env: Envelope, svc: ServiceAddresses) -> s
 
 
 def _auto_subject(m: ParsedMessage, env: Envelope, svc: ServiceAddresses) -> str | None:
-    if OUT_OF_OFFICE_SUBJECT.match(m.subject):
+    subject = m.subject[:300]
+    if OUT_OF_OFFICE_SUBJECT.match(subject):
         return "an out-of-office subject"
-    if LOTUS_NOTES_SUBJECT.match(m.subject) or (
-            LOTUS_NOTES_SENTENCE.search(m.subject) and not _PERSON_PREFIX.match(m.subject)):
+    if LOTUS_NOTES_SUBJECT.match(subject) or (
+            LOTUS_NOTES_SENTENCE.search(subject) and not _PERSON_PREFIX.match(subject)):
         return "a Lotus Notes out-of-office subject"
-    if _TICKET_NOTICE.match(m.subject) or (m.from_name or "").lower().endswith(" via rt"):
+    if _TICKET_NOTICE.match(subject) or (m.from_name or "").lower().endswith(" via rt"):
         return "a ticket system's automatic notice"
     return None
 
@@ -189,14 +228,28 @@ def _challenge(m: ParsedMessage, env: Envelope, svc: ServiceAddresses) -> str | 
     return looks_like_challenge(m)
 
 
+# Where a person's own words end: a quoted line, or a forwarded or original message
+_QUOTED_OR_FORWARDED = re.compile(
+    r"^\s*>|^-{2,}\s*(?:original message|forwarded message|weitergeleitete nachricht|"
+    r"ursprüngliche nachricht|message d'origine|message transféré|mensaje original)|"
+    r"^begin forwarded message|^on .{0,200}\bwrote:\s*$", re.I | re.M)
+
+
 def looks_like_challenge(m: ParsedMessage) -> str | None:
-    """Challenge-response: a subject that asks for it, or two of its phrases in the
-    text (one alone is a person's sentence about a captcha, say)."""
-    if CHALLENGE_SUBJECT.search(m.subject):
+    """Challenge-response: a subject that asks for it, or a text that says both that
+    *your message* is held (or that its writer uses such a system) and how to prove you
+    are a person.  Only the mail's own words count, not what it quotes or forwards: a
+    person may forward a challenge to a colleague."""
+    if CHALLENGE_SUBJECT.search(m.subject[:300]):
         return "a challenge-response subject"
-    phrases = {p.group(0).lower() for p in CHALLENGE_TEXT.finditer(m.text[:4000])}
-    if len(phrases) >= 2:
-        return "a challenge-response request (" + "; ".join(sorted(phrases)[:2]) + ")"
+    if _FORWARD_PREFIX.match(m.subject):
+        return None  # a person's forward: its text is someone else's
+    text = m.text[:4000]
+    end = _QUOTED_OR_FORWARDED.search(text)
+    text = text[:end.start()] if end else text
+    held, prove = CHALLENGE_HELD.search(text), CHALLENGE_PROVE.search(text)
+    if held and prove:
+        return f"a challenge-response request ({held.group(0)}; {prove.group(0)})"
     return None
 
 
@@ -253,8 +306,9 @@ def read_report(kind: str, m: ParsedMessage) -> str:
         return "delayed"
     if actions:  # delivered, relayed, expanded: all went well
         return "delivered"
-    if MODERATION_SUBJECT.search(m.subject):
+    if MODERATION_SUBJECT.search(m.subject[:300]):
         return "held"
     if _DELAY_SUBJECT.search(m.subject) and not _FAILED_SUBJECT.search(m.subject):
         return "delayed"
     return "failed"
+

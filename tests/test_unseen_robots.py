@@ -228,3 +228,112 @@ def test_precedence_junk_is_a_vacation_programs_mark_not_a_lists(tmp_path):
 def test_auto_responders_own_headers(tmp_path, header, value):
     msg = handoff_mail(subject="Re: Renew the TLS certificate", **{header: value})
     assert verdict_of(tmp_path, msg).kind == "autoreply"
+
+
+# --- People's mail a careless rule would take for a robot's (red-team pass, issue 10) --
+
+def forward_as_attachment(subject: str, inner_from: str, inner_subject: str,
+                          inner: str = "Content-Type: text/plain\r\n\r\nSee above.\r\n",
+                          body: str = "Carol, can you take this one? Deadline: Friday") -> bytes:
+    """A person's mail with another mail attached (Outlook's and Thunderbird's "Forward
+    as attachment"): the attached mail's headers and parts are not this mail's."""
+    return (
+        "From: Ana Example <ana@corp.test>\r\nTo: Carol <carol@corp.test>\r\n"
+        f"Cc: {SERVICE}\r\nSubject: {subject}\r\nDate: Wed, 02 Dec 2026 09:00:00 +0100\r\n"
+        "Message-ID: <fwd1@corp.test>\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n"
+        f"--outer\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+        "--outer\r\nContent-Type: message/rfc822\r\n"
+        "Content-Disposition: attachment; filename=\"forwarded.eml\"\r\n\r\n"
+        f"From: {inner_from}\r\nTo: ana@corp.test\r\nSubject: {inner_subject}\r\n"
+        f"Message-ID: <inner@elsewhere.test>\r\nMIME-Version: 1.0\r\n{inner}\r\n"
+        "--outer--\r\n").encode()
+
+
+@pytest.mark.parametrize("subject", [
+    "Out of office - handover of the TLS renewal",  # a state phrase, then a dash
+    "Out of office",
+    "OOO",
+    "OOO – cert renewal handover",
+    "【休暇中】引き継ぎのお願い",  # Japanese mail tags subjects with 【】 too
+    "Ana is out of the office (returning 12 Jan): please take over the TLS renewal",
+    "Bob is out of office, returning Monday - can you cover the rota?",
+    "AUTO: Leasingrückgabe am Freitag",  # a fleet manager's tag, upper case
+    "AUTO: leasing return of the company car",
+    "Error in the Q3 report",
+    "Invoice 4411 pending approval",
+    "Budget change requires approval from finance",
+    "Travel request pending approval: Ana to Berlin",
+    "Forum posts awaiting moderation - please cover while I'm away",
+    "Comments held for moderation on the blog",
+    "Re: Your message to Ops awaits moderator approval",
+    "Challenge-response login for the kiosk API",
+    "Should we use Boxbe or SpamArrest for the sales inbox?",
+    "Email verification needed for the new CRM users",
+    "Re: Please confirm your message",
+    "Recall: the Q3 deck had the wrong numbers",
+    "Accepted: the vendor's offer - please book the kickoff",
+    "Quota warning on the shared drive",
+    "Message quarantined by the gateway - please release the vendor's invoice",
+])
+def test_people_subjects_shaped_like_robots_stay_people(tmp_path, subject):
+    assert verdict_of(tmp_path, handoff_mail(subject=subject)).kind == "human"
+
+
+@pytest.mark.parametrize("subject, inner_from, inner_subject, inner", [
+    # Outlook forwards an NDR as an attachment; the DSN's report part is the NDR's
+    ("Fwd: Undeliverable: Renew the TLS certificate", "Microsoft Outlook <postmaster@corp.test>",
+     "Undeliverable: Renew the TLS certificate",
+     "Content-Type: multipart/report; report-type=delivery-status; boundary=\"in\"\r\n\r\n"
+     "--in\r\nContent-Type: text/plain\r\n\r\nYour message couldn't be delivered.\r\n"
+     "--in\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.corp.test"
+     "\r\n\r\nFinal-Recipient: rfc822; bob@corp.test\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+     "--in--\r\n"),
+    ("Delivery failure: parcel 1Z999 for the Berlin office", "DHL <noreply@dhl.test>",
+     "Your parcel could not be delivered", "Content-Type: text/plain\r\n\r\nWe tried today."),
+    ("Parcel not delivered - please chase the courier", "DHL <noreply@dhl.test>",
+     "Delivery failed", "Content-Type: text/plain\r\n\r\nWe tried today."),
+    ("Error in the Q3 report", "Finance <finance@corp.test>", "Q3 report",
+     "Content-Type: text/plain\r\n\r\nAttached the Q3 numbers."),
+])
+def test_a_person_forwarding_a_bounce_or_a_couriers_mail_is_a_person(
+        tmp_path, subject, inner_from, inner_subject, inner):
+    raw = forward_as_attachment(subject, inner_from, inner_subject, inner)
+    assert verdict_of(tmp_path, raw, mail_from="ana@corp.test").kind == "human"
+
+
+@pytest.mark.parametrize("sender, subject, envelope", [
+    ("Postmaster <postmaster@corp.test>", "Renew the TLS certificate", "postmaster@corp.test"),
+    ("No Reply <no-reply@corp.test>", "Error in the Q3 report", "no-reply@corp.test"),
+    ("IT Admin <it-admin@corp.test>", "Renew the TLS certificate", "it-admin@corp.test"),
+    ("Access Requests <access-request@corp.test>", "New starter laptops",
+     "access-request@corp.test"),
+    ("Product Owner <product-owner@corp.test>", "Renew the TLS certificate",
+     "product-owner@corp.test"),
+])
+def test_shared_mailboxes_people_write_from_stay_people(tmp_path, sender, subject, envelope):
+    """Role and shared mailboxes: a bouncer's or list's address alone is not a robot."""
+    msg = handoff_mail(sender=sender, subject=subject)
+    assert verdict_of(tmp_path, msg, mail_from=envelope).kind == "human"
+
+
+@pytest.mark.parametrize("subject, body", [
+    ("Vendor invoices are being quarantined",
+     "Hi Bob,\n\nplease make sure acme-vendor.test is added to the allow list on the "
+     "gateway.\nRight now their invoices are held until the sender re-sends them, and they "
+     "should be on the safe senders list anyway.\n\nDeadline: Friday\n"),
+    ("Add a captcha to the signup form",
+     "Hi Bob,\n\nthe signup form needs a captcha so visitors verify you are human before "
+     "posting -\nthe reCAPTCHA 'I'm not a robot' checkbox is fine.\n\nDone when: spam stops\n"),
+    ("Re: Renew the TLS certificate",
+     "Got it, will do.\n\n> Please verify you are human by clicking the link below to "
+     "confirm.\n> Your message is held until you confirm.\n"),
+    ("Fwd: Please verify you are human: Renew the TLS certificate",
+     "Bob's inbox wants us to verify - can you sort it out?\n\n---------- Forwarded message "
+     "---------\nYour message is held until you confirm; click the link below to confirm.\n"
+     "Once confirmed you are added to my approved senders list.\n"),
+])
+def test_people_writing_about_captchas_or_forwarding_a_challenge_stay_people(
+        tmp_path, subject, body):
+    assert verdict_of(tmp_path, handoff_mail(subject=subject, body=body)).kind == "human"
+
