@@ -1,5 +1,6 @@
 """The words robots write: subjects of out-of-office replies in many languages, and the
-phrases of challenge-response and moderation notices.  Tables, read by ``guards``.
+phrases of challenge-response, moderation, recall and calendar notices.  Tables, read by
+``guards``.
 
 Out-of-office subjects are what Outlook/Exchange, Gmail, Apple Mail, Thunderbird, Lotus
 Notes and the common vacation programs put in front of the original subject, in each
@@ -36,6 +37,7 @@ OUT_OF_OFFICE: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]
            ("absent", "absente", "congé", "congés")),
     "es": (("respuesta automática", "respuesta automatica", "respuesta de ausencia"),
            ("fuera de la oficina",), ("ausente",)),
+    "ca": (("resposta automàtica",), (), ()),
     "it": (("risposta automatica", "risposta di assenza"),
            ("fuori sede", "fuori ufficio", "assente dall'ufficio"), ("assente", "assenza")),
     "nl": (("automatisch antwoord", "afwezigheidsbericht", "afwezigheidsmelding"),
@@ -50,16 +52,27 @@ OUT_OF_OFFICE: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]
     "da/no": (("automatisk svar", "fraværsmelding"), ("ikke på kontoret", "ikke til stede"),
               ("fraværende",)),
     "fi": (("automaattinen vastaus", "lomavastaaja"), ("poissa toimistolta",), ("poissa",)),
+    "et": (("automaatvastus", "automaatne vastus"), (), ()),
+    "lt": (("automatinis atsakymas",), (), ()),
+    "lv": (("automātiskā atbilde", "automatiska atbilde"), (), ()),
     "cs": (("automatická odpověď", "automaticka odpoved"), ("mimo kancelář",),
            ("nepřítomen", "nepřítomnost")),
+    "sk": (("automatická odpoveď", "automaticka odpoved"), (), ()),
+    "sl": (("samodejni odgovor",), (), ()),
+    "hr/sr/bs": (("automatski odgovor", "аутоматски одговор"), (), ()),
     "hu": (("automatikus válasz",), ("házon kívül",), ("távol",)),
     "ro": (("răspuns automat", "raspuns automat"), ("în afara biroului",), ()),
+    "bg": (("автоматичен отговор",), (), ()),
+    "uk": (("автоматична відповідь",), (), ()),
     "tr": (("otomatik yanıt", "otomatik cevap"), ("ofis dışında",), ()),
     "el": (("αυτόματη απάντηση",), ("εκτός γραφείου",), ()),
     "ru": (("автоматический ответ", "автоответ"), ("нет на месте", "вне офиса"),
            ("отсутствую",)),
     "he": (("תשובה אוטומטית", "מענה אוטומטי"), ("מחוץ למשרד",), ()),
     "ar": (("رد تلقائي",), ("خارج المكتب",), ()),
+    "id/ms": (("balasan otomatis", "balasan automatik"), (), ()),
+    "vi": (("trả lời tự động",), (), ()),
+    "th": (("ตอบกลับอัตโนมัติ",), (), ()),
     "ja": (("自動応答", "自動返信", "不在通知", "不在のお知らせ"), ("外出中", "休暇中"),
            ("不在",)),
     "zh": (("自动回复", "自動回覆", "自动答复", "自動回復"), ("不在办公室",), ()),
@@ -103,27 +116,36 @@ LOTUS_NOTES_SENTENCE = re.compile(
     r"\bis out of (?:the )?office\b\.?\s*\(\s*returning\s+[\d./-]+\s*\)", re.I)
 
 # Challenge-response systems hold a mail until its sender proves to be a person.  Their
-# subjects: "Please verify you are human: ...", "Sender verification required: ...".
-# Anchored, whole forms: "Challenge-response login for the kiosk" or "Should we use
-# Boxbe?" and "Email verification needed for the new CRM users" are people's subjects.
+# subjects: TMDA's "Please confirm your message", "[Spam Arrest Sender Verification]",
+# "Please verify you are human: ...", "Sender verification required: ...".  Anchored,
+# whole forms: "Challenge-response login for the kiosk" or "Should we use Boxbe?" and
+# "Email verification needed for the new CRM users" are people's subjects.
 CHALLENGE_SUBJECT = re.compile(
     r"^\s*(?:\[[^\]]*\]\s*)?(?:"
     r"please (?:verify|confirm) (?:that )?you(?: a|')re (?:a )?(?:human|person|real)|"
     r"sender verification (?:required|request|needed)|"
     r"verify you are (?:a )?human|"
+    r"please confirm your (?:e-?mail )?message\s*(?:$|[:(\[])|"
     r"your (?:e-?mail|message) (?:is )?(?:awaiting|pending|held for) (?:your )?"
     r"(?:verification|confirmation)|"
     r"confirm(?:ation)? (?:of )?your (?:e-?mail|message) (?:is )?(?:required|needed)"
-    r")", re.I)
+    r")|\[spam ?arrest[^\]]*\]|spam ?arrest sender verification", re.I)
 # Their text says two things a person's mail about captchas or allow lists does not say
-# together: that *your message* is held, and how to prove you are a person.
+# together: that *your message* is held (or that the writer uses such a system), and what
+# to do to release it.  TMDA, SpamArrest, Boxbe and the generic "sender verification"
+# services all say both in their first lines.
 CHALLENGE_HELD = re.compile(
     r"\byour (?:e-?mail |mail )?(?:message|e-?mail|mail)\b(?:[^.\n]|\.(?=\S)){0,120}?"
-    r"\b(?:has been|was|is|is being|will be) (?:held|quarantined|kept|"
-    r"not (?:yet )?(?:been )?delivered|pending)\b", re.I)
+    r"\b(?:has been|was|is|is being|will be) (?:held|quarantined|waitlisted|kept|"
+    r"not (?:yet )?(?:been )?delivered|pending)\b|"
+    r"\b(?:junk-?mail|spam) (?:reduction|protection|filtering) (?:system|service)|"
+    r"\bprotect (?:myself|my inbox|my mailbox) (?:from|against) (?:receiving )?(?:junk|spam)|"
+    r"\b(?:sender verification|challenge[- ]response) (?:system|service|program)", re.I)
 CHALLENGE_PROVE = re.compile(
     r"\b(?:verify|prove|confirm) (?:that )?you(?: a|')re (?:a )?(?:human|real|person|not a)|"
-    r"\b(?:approved|authori[sz]ed) senders? list\b|"
+    r"\blegitimate and not (?:junk|spam)|"
+    r"\bto release (?:your|the) message\b|\bcomplete the verification\b|"
+    r"\b(?:approved|authori[sz]ed) senders? list\b|\bmy guest list\b|"
     r"\b(?:reply to this (?:e-?mail|message)|click (?:on )?the link)[^.\n]{0,60}"
     r"\b(?:confirm|verify)", re.I)
 
@@ -140,13 +162,65 @@ MODERATION_SUBJECT = re.compile(
     r"\bsubmitted to the (?:list )?(?:moderator|editor)|\brequires? moderator approval|"
     r"wartet auf (?:die )?(?:Freigabe|Moderation)|en attente de modération|"
     r"pendiente de moderación)", re.I)
+# Where list software is known to be writing (its own address, a List-Id, Mailman's
+# administrivia mark), what its notice says happened to the post: refused, held for the
+# moderators (Mailman's "Is being held until the list moderator can review it", Sympa's
+# "has been forwarded to the moderator(s)", LISTSERV's "submitted to the editor"), or
+# distributed.  Refusals are read first: "rejected by the list moderator" is no hold.
+LIST_REFUSED = re.compile(r"\b(?:reject|denied|refused|discarded|not allowed)", re.I)
+LIST_HELD_SUBJECT = re.compile(r"moderat|approval|Freigabe|modération|\bheld\b", re.I)
+LIST_HELD_TEXT = re.compile(
+    r"\b(?:is being held|has been held|is held|held until|held for)\b|"
+    r"\b(?:forwarded|submitted) to the (?:list )?(?:moderator|editor)|"
+    r"\bawait(?:s|ing) (?:moderat|the moderator)|\bpending moderat", re.I)
+# Sympa's "Message ... for list 'ops' has been distributed", LISTSERV's "has been
+# successfully distributed to the OPS-L list": the post went out.
+LIST_DISTRIBUTED = re.compile(
+    r"\bhas been (?:successfully |confirmed and )?distributed\b|\bwas distributed\b|"
+    r"\bmessage distributed\b", re.I)
+# List software refusing a post, in its own subjects: Mailman's "Request to mailing list
+# Ops rejected", mlmmj's and others' "Post to ops@... denied: ...".
+LIST_REFUSAL_SUBJECT = re.compile(
+    r"^\s*(?:request to mailing list \S.{0,100}? rejected\b|"
+    r"post to [^\s@]+@[^\s@]+ (?:denied|rejected)\b)", re.I)
 # The same robots' subjects where the sender is a list's role address ("ops-owner@",
 # "ops-request@") without a list's headers: then "Post to ops denied" is the list's.
 LIST_ROLE_SUBJECT = re.compile(
     r"^\s*(?:post to \S{1,100} (?:denied|rejected)\b|request to mailing list\b|"
     r"confirm [0-9a-f]{12,}|welcome to the \S.{0,100}? (?:mailing )?list\b)|"
     r"\bnot (?:a )?(?:list )?member\b|\bsubscription (?:confirmation|request)\b", re.I)
+# Mailman's (2 and 3) auto-responder to a post: an auto-reply, not a refusal.
+LIST_AUTORESPONSE_SUBJECT = re.compile(
+    r"^\s*auto-?response for your message to (?:the )?\S.{0,100}? mailing list", re.I)
 # The robots' own addresses (not an owner/-request address of a list)
 LIST_ROBOT_ADDRESS = re.compile(
     r"^(?:mailman|sympa|listserv|majordomo|ecartis|lyris|mlmmj)(?:[-+][^@]*)?@", re.I)
 
+# Outlook's non-read receipt: a disposition notice with "deleted" like a Sieve reject
+# (RFC 5429), but its subject and text say the person deleted it unread; it is a receipt,
+# not a refusal by the mailbox.
+NOT_READ = re.compile(
+    r"^\s*(?:not read|ungelesen|nicht gelesen|non lu|no leído|no leido|non letto|"
+    r"niet gelezen|não lida|nao lida|nie przeczytano)\s*[:：]|"
+    r"\bdeleted without being read\b|\bungelesen gelöscht\b|\bsupprimé sans avoir été lu\b",
+    re.I)
+
+# Outlook's recall request ("Recall This Message") crosses to other servers as a plain
+# mail from the sender: subject "Recall: <subject>", text "<Name> would like to recall the
+# message, "<subject>"."  Both are needed: "Recall: the Q3 numbers were wrong" is a person.
+RECALL_SUBJECT = re.compile(r"^\s*(?:recall|rückruf|rappel)\s*[:：]", re.I)
+RECALL_TEXT = re.compile(
+    r"\bwould like to recall the message\b|\bmöchte die Nachricht\b.{0,200}?\bzurückrufen\b|"
+    r"\bsouhaite rappeler le message\b", re.I)
+
+# A calendar's answer to an invitation (iTIP REPLY, RFC 5546): Outlook, Exchange resource
+# mailboxes that accept by themselves, Google Calendar, Apple Calendar.  Known by its
+# subject's first word together with a text/calendar part: an invitation a person sends
+# (METHOD:REQUEST) has a subject of its own.
+CALENDAR_REPLY_SUBJECT = re.compile(
+    r"^\s*(?:accepted|declined|tentative|tentatively accepted|new time proposed|"
+    r"angenommen|zugesagt|abgelehnt|abgesagt|mit vorbehalt(?: angenommen)?|"
+    r"accepté|refusé|provisoire|accepté provisoirement|"
+    r"aceptado|rechazado|provisional|aceptado provisionalmente|"
+    r"accettato|rifiutato|provvisorio|geaccepteerd|geweigerd|voorlopig|"
+    r"aceito|aceite|recusado|provisório)\s*[:：]", re.I)

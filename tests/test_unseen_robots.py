@@ -337,3 +337,236 @@ def test_people_writing_about_captchas_or_forwarding_a_challenge_stay_people(
         tmp_path, subject, body):
     assert verdict_of(tmp_path, handoff_mail(subject=subject, body=body)).kind == "human"
 
+
+# --- Robots that were missed or misread (red-team pass, issue 10) ----------------------
+
+OFFER = "Renew the TLS certificate [H-1]"
+
+
+def notice(sender: str, subject: str, body: str, *, content_type: str = "text/plain",
+           parts: str = "", **headers: str) -> bytes:
+    """A robot's mail as it writes it: its headers, then its text, or its MIME parts
+    (``parts``: what follows the boundary ``b``)."""
+    lines = [f"From: {sender}", "To: handoff+b.h1@acme.test", f"Subject: {subject}",
+             "Date: Wed, 02 Dec 2026 10:00:00 +0000", "Message-ID: <n1@robot.test>",
+             *(f"{name.replace('_', '-')}: {value}" for name, value in headers.items()),
+             "MIME-Version: 1.0"]
+    if parts:
+        lines.append(f"Content-Type: {content_type}; boundary=\"b\"")
+        text = f"\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n{parts}"
+    else:
+        lines.append(f"Content-Type: {content_type}; charset=utf-8")
+        text = f"\r\n{body}\r\n"
+    return ("\r\n".join(lines) + "\r\n" + text.replace("\n", "\r\n").replace("\r\r", "\r")
+            ).encode()
+
+
+RETURNED_PART = ("--b\r\nContent-Type: message/rfc822\r\n\r\nFrom: Handoff <handoff@acme.test>"
+                 f"\r\nTo: bob@corp.test\r\nSubject: {OFFER}\r\n\r\nAna handed you ...\r\n"
+                 "--b--\r\n")
+
+
+@pytest.mark.parametrize("raw, report", [
+    # Exim with its From set to postmaster: Auto-Submitted made it an auto-reply, and an
+    # auto-reply never tells the sender the owner is unreachable
+    (notice("Mail Delivery System <postmaster@mx.corp.test>",
+            "Mail delivery failed: returning message to sender",
+            "This message was created automatically by mail delivery software.\n\nA message "
+            "that you sent could not be delivered to one or more of its\nrecipients. This is "
+            "a permanent error. The following address(es) failed:\n\n  bob@corp.test\n",
+            X_Failed_Recipients="bob@corp.test", Auto_Submitted="auto-replied"), "failed"),
+    # a mailbox-full notice from a postmaster with Auto-Submitted (sisimai's rb-issue-368)
+    (notice("postmaster@mx.corp.test", "email bounce notification",
+            "This message is to inform you that an email you sent was rejected.\n"
+            "reject reason: Mailbox full\n", Auto_Submitted="auto-replied"), "failed"),
+    # Domino's router, enclosing the returned mail; the file says nothing of the envelope
+    (notice("Mail Router <mailrouter@corp.test>",
+            "DELIVERY FAILURE: Error transferring to mx.corp.test; Maximum hop count exceeded",
+            "Your message was not delivered.", content_type="multipart/mixed",
+            parts=RETURNED_PART), "failed"),
+    # Exchange's system mailbox, whatever it writes about
+    (notice("Microsoft Outlook <MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@corp.test>",
+            "Your mailbox is almost full.", "Your mailbox is almost full."), "failed"),
+    # a mail filter's quarantine: held, and may still be released
+    (notice("Email Security <postmaster@corp.test>", f"Message quarantined: {OFFER}",
+            "The message you sent to bob@corp.test has been quarantined. It may be released "
+            "by an administrator."), "held"),
+    (notice("Microsoft 365 <quarantine@messaging.microsoft.com>",
+            "Microsoft 365 security: You have messages in quarantine",
+            "Review these 2 messages that are being held for you."), "held"),
+])
+def test_bounces_without_a_report_part_are_bounces(tmp_path, raw, report):
+    verdict = verdict_of(tmp_path, raw, mail_from=None)
+    assert (verdict.kind, verdict.report) == ("bounce", report), verdict
+
+
+def disposition_notice(subject: str, disposition: str, human: str) -> bytes:
+    return notice("Bob Builder <bob@corp.test>", subject, human,
+                  content_type="multipart/report; report-type=disposition-notification",
+                  parts="--b\r\nContent-Type: message/disposition-notification\r\n\r\n"
+                        "Reporting-UA: Microsoft Exchange Server\r\n"
+                        "Final-Recipient: rfc822;bob@corp.test\r\n"
+                        f"Disposition: {disposition}\r\n--b--\r\n")
+
+
+@pytest.mark.parametrize("subject, human", [
+    (f"Not read: {OFFER}", f"Your message\n\n  Subject: {OFFER}\n\nwas deleted without being "
+                           "read on 12/2/2026 10:00 AM."),
+    (f"Ungelesen: {OFFER}", f"Ihre Nachricht\n\n  Betreff: {OFFER}\n\nwurde am 02.12.2026 "
+                            "ungelesen gelöscht."),
+])
+def test_outlooks_not_read_receipt_is_a_receipt_not_a_refusal(tmp_path, subject, human):
+    """Outlook writes "deleted" like a Sieve reject (RFC 5429); a person deleted it unread."""
+    raw = disposition_notice(subject, "automatic-action/MDN-sent-automatically; deleted", human)
+    verdict = verdict_of(tmp_path, raw)
+    assert (verdict.kind, verdict.report) == ("bounce", "receipt")
+
+
+def test_an_outlook_recall_request_is_automatic(tmp_path):
+    """Outlook's "Recall This Message" reaches other servers as a plain mail from the
+    sender; taken for a person's, it opened a second handoff named "Recall: ..."."""
+    msg = handoff_mail(subject="Recall: Renew the TLS certificate",
+                       body='Ana Example would like to recall the message, "Renew the TLS '
+                            'certificate".\n', Thread_Topic="Renew the TLS certificate")
+    verdict = verdict_of(tmp_path, msg, mail_from="ana@corp.test")
+    assert verdict.kind == "autoreply" and "recall" in verdict.reason
+
+
+def calendar(subject: str, method: str, *, attached: bool = False) -> bytes:
+    disposition = "Content-Disposition: attachment; filename=\"invite.ics\"\r\n" \
+        if attached else ""
+    return notice("Room 4A <room-4a@corp.test>", subject, "Your request was accepted.",
+                  content_type="multipart/alternative",
+                  parts=f"--b\r\nContent-Type: text/calendar; charset=utf-8; method={method}"
+                        f"\r\n{disposition}\r\nBEGIN:VCALENDAR\r\nMETHOD:{method}\r\n"
+                        "END:VCALENDAR\r\n--b--\r\n")
+
+
+@pytest.mark.parametrize("subject", [
+    f"Accepted: {OFFER}",  # an Exchange room that accepts by itself, or a person's click
+    f"Declined: {OFFER} @ Fri 4 Dec 2026 5pm - 5:30pm (CET) (bob@corp.test)",  # Google
+    f"Zugesagt: {OFFER}",
+    f"Accepté : {OFFER}",
+])
+def test_a_calendars_answer_to_an_invitation_is_a_receipt(tmp_path, subject):
+    """An iTIP REPLY carries no words to act on; as an auto-reply from the owner it
+    would have told the sender the owner is away."""
+    verdict = verdict_of(tmp_path, calendar(subject, "REPLY"))
+    assert (verdict.kind, verdict.report) == ("bounce", "receipt")
+
+
+def test_an_invitation_or_an_attached_ics_is_a_persons_mail(tmp_path):
+    assert verdict_of(tmp_path, calendar("TLS renewal handover", "REQUEST")).kind == "human"
+    attached = calendar("Accepted: the vendor's offer", "PUBLISH", attached=True)
+    assert verdict_of(tmp_path, attached).kind == "human"
+
+
+MAILMAN = {"Precedence": "bulk", "X_BeenThere": "ops@lists.corp.test",
+           "X_Mailman_Version": "2.1.39", "List_Id": "Ops team <ops.lists.corp.test>",
+           "X_List_Administrivia": "yes"}
+
+
+@pytest.mark.parametrize("raw, kind, report", [
+    # Mailman 3 and Google Groups write Auto-Submitted: it made them auto-replies
+    (notice("ops-bounces@lists.corp.test", "Your message to ops@lists.corp.test awaits "
+            "moderator approval", "Your message to ops@lists.corp.test with the subject\n\n"
+            f"    {OFFER}\n\nIs being held until the list moderator can review it for "
+            "approval.", Auto_Submitted="auto-generated", List_Id="<ops.lists.corp.test>"),
+     "bounce", "held"),
+    # Sympa says all three under one subject, "Message distribution"
+    (notice("SYMPA <sympa@lists.corp.test>", "Message distribution",
+            "Your message to the list 'ops' has been forwarded to the moderator(s)",
+            Auto_Submitted="auto-replied"), "bounce", "held"),
+    (notice("SYMPA <sympa@lists.corp.test>", "Message distribution",
+            "Message <h1.x@acme.test> for list 'ops' has been distributed.",
+            Auto_Submitted="auto-replied"), "bounce", "delivered"),
+    (notice("SYMPA <sympa@lists.corp.test>", "Message distribution",
+            "Message <h1.x@acme.test> for list 'ops' has been rejected."), "bounce", "failed"),
+    (notice("LISTSERV@LISTS.CORP.TEST", "OPS-L: message distributed",
+            "Your message dated Wed, 2 Dec 2026 09:00:00 +0000 with subject \"Renew\" has "
+            "been\nsuccessfully distributed to the OPS-L list (214 recipients)."),
+     "bounce", "delivered"),
+    (notice("LISTSERV@LISTS.CORP.TEST", f'Message "{OFFER}" sent to editor of OPS-L',
+            "Your message has been submitted to the moderator of the OPS-L list."),
+     "bounce", "held"),
+    (notice("ops+owner@lists.corp.test", "Your post to ops@lists.corp.test is awaiting "
+            "moderation", "Your post is awaiting moderation."), "bounce", "held"),
+    (notice("ops-owner@lists.corp.test", "Request to mailing list Ops rejected",
+            f"Your request to the Ops mailing list\n\n    Posting of your message titled "
+            f"\"{OFFER}\"\n\nhas been rejected by the list moderator.", **MAILMAN),
+     "bounce", "failed"),
+    # Mailman's auto-responder to a post: an auto-reply, not a refusal
+    (notice("ops-bounces@lists.corp.test",
+            'Auto-response for your message to the "Ops" mailing list',
+            "Thanks for your post; the team reads the list daily.", **MAILMAN),
+     "autoreply", ""),
+])
+def test_list_software_says_what_happened_to_the_post(tmp_path, raw, kind, report):
+    verdict = verdict_of(tmp_path, raw)
+    assert (verdict.kind, verdict.report) == (kind, report), verdict
+
+
+TMDA = (
+    'Your e-mail message with the subject of "Renew the TLS certificate [H-1]"\nwas not '
+    "delivered because your address was not recognized.\n\nTo release your message for "
+    "delivery, please send an empty message\nto the following address, or use your "
+    "mailer's \"Reply\" feature.\n\n<mailto:bob-accept-1733130060.12345.abcdef@corp.test>\n\n"
+    "This confirmation verifies that your message is legitimate and not\njunk-mail.\n\n"
+    "[ This message was generated by TMDA v1.1.12 http://tmda.net/,\n  an automated "
+    "junk-mail reduction system. ]\n")
+
+
+@pytest.mark.parametrize("raw", [
+    # TMDA's own template and headers: Auto-Submitted made it a plain auto-reply, which
+    # told the sender the owner is away
+    notice("bob-confirm-1733130060.12345.abcdef@corp.test", "Please confirm your message",
+           TMDA, Auto_Submitted="auto-replied", Precedence="bulk",
+           X_Delivery_Agent="TMDA/1.1.12 (Macallan)"),
+    notice("Bob Builder <bob@corp.test>", f"Re: {OFFER} [Spam Arrest Sender Verification]",
+           "Hello,\n\nI protect myself from receiving junk mail using Spam Arrest.\n\nPlease "
+           "click the link below to complete the verification process. You\nhave to do "
+           "this only once.\n\nhttp://www.spamarrest.com/a2/verify?c=abcdef\n"),
+    notice("Bob Builder via Boxbe <notify@boxbe.com>", "Request to join Bob Builder's Guest "
+           "List", "Hello Handoff,\n\nYour message to bob@corp.test was waitlisted.\nPlease "
+           "add yourself to my Guest List so your messages will be delivered to my Inbox.\n"),
+])
+def test_challenge_response_systems_as_they_write(tmp_path, raw):
+    verdict = verdict_of(tmp_path, raw)
+    assert (verdict.kind, verdict.report) == ("autoreply", "challenge"), verdict
+
+
+@pytest.mark.parametrize("headers", [
+    {"X_OTRS_Loop": "yes", "X_Loop": "yes"},  # OTRS / Znuny auto-response
+    {"X_Loop": "yes"},  # Zammad
+])
+def test_helpdesk_auto_responses_by_their_loop_headers(tmp_path, headers):
+    msg = handoff_mail(sender="IT Service Desk <servicedesk@corp.test>",
+                       subject=f"[Ticket#2026120210000011] RE: {OFFER}",
+                       body="This is an automatically generated answer: your request has "
+                            "been received.", **headers)
+    assert verdict_of(tmp_path, msg).kind == "autoreply"
+
+
+def test_a_procmail_x_loop_address_is_not_a_robots_mark(tmp_path):
+    msg = handoff_mail(X_Loop="ana@corp.test")
+    assert verdict_of(tmp_path, msg).kind == "human"
+
+
+@pytest.mark.parametrize("subject", [
+    "Automatická odpoveď: Obnoviť certifikát",  # Outlook, Slovak
+    "Samodejni odgovor: Obnovi certifikat",  # Slovenian
+    "Automatski odgovor: Obnovi certifikat",  # Croatian, Serbian, Bosnian
+    "Автоматичен отговор: Подновяване на сертификата",  # Bulgarian
+    "Автоматична відповідь: Оновити сертифікат",  # Ukrainian
+    "Automatinis atsakymas: Atnaujinti sertifikatą",  # Lithuanian
+    "Automātiskā atbilde: Atjaunot sertifikātu",  # Latvian
+    "Automaatvastus: Uuenda sertifikaati",  # Estonian
+    "Balasan otomatis: Perbarui sertifikat",  # Indonesian
+    "Trả lời tự động: Gia hạn chứng chỉ",  # Vietnamese
+    "Resposta automàtica: Renova el certificat",  # Catalan
+    "ตอบกลับอัตโนมัติ: ต่ออายุใบรับรอง",  # Thai
+    "AUTO: Bob Builder ist außer Haus (Rückkehr am 08.12.2026)",  # Lotus Notes, German
+    "Bob Builder is out of the office (returning 12/08/2026)",  # Notes, prefix dropped
+])
+def test_more_out_of_office_subjects(tmp_path, subject):
+    assert verdict_of(tmp_path, handoff_mail(subject=subject)).kind == "autoreply"
