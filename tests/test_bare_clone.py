@@ -16,7 +16,8 @@ CORPUS_TESTS = ["tests/test_automatic_mail.py", "tests/test_bodies.py"]
 
 def run_pytest(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if k != "HANDOFF_REQUIRE_REAL"}
-    environ.update(HANDOFF_CORPUS=str(tmp_path / "no-corpus-here"), **env)
+    environ.update(HANDOFF_CORPUS=str(tmp_path / "no-corpus-here"),
+                   HANDOFF_TEST_DATABASE="sqlite", **env)  # the corpus tests read no database
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
          *CORPUS_TESTS], cwd=TESTS.parent, env=environ, capture_output=True, text=True,
