@@ -126,6 +126,7 @@ REPORTS: dict[str, str] = {
             "quarantine: it may still be released",
     "challenge": "held by a challenge-response system until the sender proves to be a "
                  "person",
+    "recall": "its writer asks to delete a mail they sent earlier (an Outlook recall)",
 }
 
 
@@ -293,11 +294,13 @@ def looks_like_challenge(m: ParsedMessage) -> str | None:
 
 
 def _recall(m: ParsedMessage, env: Envelope, svc: ServiceAddresses) -> str | None:
+    return "an Outlook recall request" if looks_like_recall(m) else None
+
+
+def looks_like_recall(m: ParsedMessage) -> bool:
     """Outlook's "Recall This Message" as other servers receive it: a mail from the
     sender asking to delete an earlier one, never a handoff."""
-    if RECALL_SUBJECT.match(m.subject) and RECALL_TEXT.search(m.text[:2000]):
-        return "an Outlook recall request"
-    return None
+    return bool(RECALL_SUBJECT.match(m.subject) and RECALL_TEXT.search(m.text[:2000]))
 
 
 def _calendar_reply(m: ParsedMessage, env: Envelope, svc: ServiceAddresses) -> str | None:
@@ -355,7 +358,9 @@ def classify(message: ParsedMessage, envelope: Envelope, service: ServiceAddress
 def read_report(kind: str, m: ParsedMessage) -> str:
     """What an automatic message says about the mail it answers (a key of REPORTS)."""
     if kind == "autoreply":
-        return "challenge" if looks_like_challenge(m) else ""
+        if looks_like_challenge(m):
+            return "challenge"
+        return "recall" if looks_like_recall(m) else ""
     if kind != "bounce":
         return ""
     if "message/feedback-report" in m.part_types or \

@@ -35,6 +35,7 @@ REPORT_EVENTS: dict[str, str] = {
     "feedback": "received_abuse_report",
     "held": "received_held_notice",
     "challenge": "received_challenge",
+    "recall": "received_recall",
 }
 # Only these tell the sender at once that the owner cannot be reached; a delay warning,
 # a read receipt, an abuse report or a moderation notice blames nobody.
@@ -66,7 +67,7 @@ def note_report(session: Session, service: ServiceAddresses, match: ThreadMatch,
             note_owner_challenged(session, service, handoff, _first_lines(message), now)
         return
     if verdict.kind == "autoreply":
-        if message.from_addr == owner.address:
+        if message.from_addr == owner.address and not verdict.report:  # out of office
             note_owner_away(session, service, handoff,
                             strip_quoted(message.text) or message.subject, now)
         return

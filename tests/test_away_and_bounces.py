@@ -262,3 +262,19 @@ def test_the_sender_reads_what_the_failing_server_said_from_the_diagnostic_code(
     text = mail_to(told, "ana@corp.test").get_body(("plain",)).get_content()
     assert "550 5.4.1 Recipient address rejected: Access denied." in text
     assert handoff(sessions).owner_unreachable.startswith("550 5.4.1 Recipient address")
+
+
+def test_the_owners_outlook_recall_in_the_thread_is_not_an_out_of_office(flow, sessions):
+    """Bob recalls a mail he sent in the thread: automatic, but not an absence; Ana is
+    not told he looks away."""
+    offer = offer_of(flow)
+    recall = handoff_mail(sender="Bob Builder <bob@corp.test>", to=str(offer["Reply-To"]),
+                          cc=None, subject="Recall: Renew the TLS certificate",
+                          message_id="<recall1@corp.test>",
+                          body='Bob Builder would like to recall the message, "Renew the '
+                               'TLS certificate".\n', Thread_Topic="Renew the TLS certificate")
+    recall["In-Reply-To"] = offer["Message-ID"]
+    told = flow.submit(recall, rcpt=[str(offer["Reply-To"])], mail_from="bob@corp.test")
+    assert told == [] and handoff(sessions).owner_away_since is None
+    kind, detail = events(sessions)[-1]
+    assert (kind, detail["report"]) == ("received_recall", "recall")

@@ -430,6 +430,7 @@ def test_an_outlook_recall_request_is_automatic(tmp_path):
                             'certificate".\n', Thread_Topic="Renew the TLS certificate")
     verdict = verdict_of(tmp_path, msg, mail_from="ana@corp.test")
     assert verdict.kind == "autoreply" and "recall" in verdict.reason
+    assert verdict.report == "recall"
 
 
 def calendar(subject: str, method: str, *, attached: bool = False) -> bytes:
