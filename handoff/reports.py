@@ -3,7 +3,7 @@
 Bounces, refusals, delay warnings, read receipts, abuse reports, moderation notices,
 out-of-office replies and challenges come back to a mail's per-message bounce address
 (VERP) or reply address.  Each goes on the handoff's timeline under what it says
-happened (``guards.REPORTS``); the few that are news for the sender tell them at once.
+happened (``report_meaning.REPORTS``); the few that are news for the sender tell them at once.
 The robot itself never hears from us.
 """
 
