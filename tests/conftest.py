@@ -123,6 +123,16 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     return load_settings(environ={}, **values)
 
 
+def settings_from_toml(tmp_path: Path, database_url: str, toml: str) -> Settings:
+    """Settings read from a ``handoff.toml`` holding ``toml`` (HANDOFF_CONFIG), the
+    service in Berlin."""
+    config = tmp_path / "handoff.toml"
+    config.write_text(toml)
+    return load_settings(environ={"HANDOFF_CONFIG": str(config)}, data_dir=tmp_path / "var",
+                         service_address=SERVICE, secret_key="k", database_url=database_url,
+                         timezone="Europe/Berlin")
+
+
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return make_settings(tmp_path, database_url=database_url)

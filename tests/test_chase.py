@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from handoff.chase import run_chase_pass
 from handoff.models import Handoff, Nudge, OutboxMail
-from tests.conftest import SERVICE, handoff_mail, links_of, mail_to
+from tests.conftest import SERVICE, handoff_mail, links_of, mail_to, settings_from_toml
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NO_DEADLINE = "Hi Bob,\n\nplease renew the certificate.\n\nDone when: the new cert is live\n"
@@ -62,15 +62,10 @@ def test_three_handoffs_for_bob_are_one_digest(flow, sessions):
 
 def test_escalation_goes_to_the_sender_and_the_contact_after_two_business_days(
         tmp_path, database_url, sessions, clock):
-    from handoff.settings import load_settings
     from tests.conftest import Flow
 
-    config = tmp_path / "handoff.toml"
-    config.write_text('[workflows.default]\nescalation_contact = "lead@corp.test"\n')
-    settings = load_settings(environ={"HANDOFF_CONFIG": str(config)},
-                             data_dir=tmp_path / "var", service_address=SERVICE,
-                             secret_key="k", database_url=database_url,
-                             timezone="Europe/Berlin")
+    settings = settings_from_toml(tmp_path, database_url,
+                                  '[workflows.default]\nescalation_contact = "lead@corp.test"\n')
     flow = Flow(settings, sessions, clock)
     offered_at(flow, berlin(2026, 11, 24, 10, 0))
     chase(flow, sessions, berlin(2026, 11, 24, 14, 5))  # first nudge to Bob
@@ -235,17 +230,12 @@ def test_each_person_is_chased_in_their_own_working_hours(tmp_path, database_url
     """Bob works 09:00-17:00 in New York (TOML): a handoff offered to him Tuesday 09:00
     in Berlin starts his clock at 09:00 New York time, so his first nudge (4 business
     hours) comes at 13:00 New York, not at 13:00 Berlin."""
-    from handoff.settings import load_settings
     from tests.conftest import Flow
 
-    config = tmp_path / "handoff.toml"
-    config.write_text('[chase]\ncountry = "DE"\n\n'
-                      '[people."bob@corp.test"]\nzone = "America/New_York"\n'
-                      'hours = "09:00-17:00"\ncountry = "US"\n')
-    settings = load_settings(environ={"HANDOFF_CONFIG": str(config)},
-                             data_dir=tmp_path / "var", service_address=SERVICE,
-                             secret_key="k", database_url=database_url,
-                             timezone="Europe/Berlin")
+    settings = settings_from_toml(tmp_path, database_url,
+                                  '[chase]\ncountry = "DE"\n\n'
+                                  '[people."bob@corp.test"]\nzone = "America/New_York"\n'
+                                  'hours = "09:00-17:00"\ncountry = "US"\n')
     flow = Flow(settings, sessions, clock)
     offered_at(flow, berlin(2026, 11, 24, 9, 0))
     new_york = ZoneInfo("America/New_York")
@@ -331,15 +321,9 @@ def test_overdue_handoffs_of_one_person_are_one_digest_and_come_once(flow, sessi
 
 
 def test_a_public_holiday_is_skipped_by_the_chaser(tmp_path, database_url, sessions, clock):
-    from handoff.settings import load_settings
     from tests.conftest import Flow
 
-    config = tmp_path / "handoff.toml"
-    config.write_text('[chase]\ncountry = "DE"\n')
-    settings = load_settings(environ={"HANDOFF_CONFIG": str(config)},
-                             data_dir=tmp_path / "var", service_address=SERVICE,
-                             secret_key="k", database_url=database_url,
-                             timezone="Europe/Berlin")
+    settings = settings_from_toml(tmp_path, database_url, '[chase]\ncountry = "DE"\n')
     flow = Flow(settings, sessions, clock)
     offered_at(flow, berlin(2026, 12, 24, 16, 0))  # Thursday before Christmas
     assert chase(flow, sessions, berlin(2026, 12, 25, 12, 5)) == ([], [])  # holiday
@@ -356,13 +340,10 @@ def test_a_workflow_sets_its_own_chase_numbers_and_typos_fail_at_start(
     from handoff.settings import load_settings
     from tests.conftest import Flow
 
+    settings = settings_from_toml(tmp_path, database_url,
+                                  "[chase]\nunaccepted_first = 2\n\n"
+                                  "[workflows.urgent.chase]\nunaccepted_first = 1\n")
     config = tmp_path / "handoff.toml"
-    config.write_text("[chase]\nunaccepted_first = 2\n\n"
-                      "[workflows.urgent.chase]\nunaccepted_first = 1\n")
-    settings = load_settings(environ={"HANDOFF_CONFIG": str(config)},
-                             data_dir=tmp_path / "var", service_address=SERVICE,
-                             secret_key="k", database_url=database_url,
-                             timezone="Europe/Berlin")
     check_chase_settings(settings)
     flow = Flow(settings, sessions, clock)
     flow.clock.now = berlin(2026, 11, 24, 9, 0)

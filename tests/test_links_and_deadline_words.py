@@ -6,8 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from handoff.cli import read_file
-from handoff.settings import load_settings
-from tests.conftest import SERVICE, Flow, handoff_mail, mail_to, make_settings
+from tests.conftest import Flow, handoff_mail, mail_to, make_settings, settings_from_toml
 
 # Thunderbird 115, multipart/alternative: the text part has the URL in a sentence (a
 # full stop right after it) and on a Links line; the HTML part has <a href> to both.
@@ -156,12 +155,8 @@ def test_an_asset_named_and_attached_is_listed_once(tmp_path):
 
 def new_york_flow(tmp_path, database_url, sessions, clock) -> Flow:
     """The service's zone is Berlin; Bob, the owner, is configured in New York."""
-    config = tmp_path / "handoff.toml"
-    config.write_text('[people."bob@corp.test"]\nzone = "America/New_York"\n')
-    settings = load_settings(environ={"HANDOFF_CONFIG": str(config)},
-                             data_dir=tmp_path / "var", service_address=SERVICE,
-                             secret_key="k", database_url=database_url,
-                             timezone="Europe/Berlin")
+    settings = settings_from_toml(tmp_path, database_url,
+                                  '[people."bob@corp.test"]\nzone = "America/New_York"\n')
     return Flow(settings, sessions, clock)
 
 
