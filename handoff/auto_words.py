@@ -137,7 +137,7 @@ CHALLENGE_SUBJECT = re.compile(
 CHALLENGE_HELD = re.compile(
     r"\byour (?:e-?mail |mail )?(?:message|e-?mail|mail)\b(?:[^.\n]|\.(?=\S)){0,120}?"
     r"\b(?:has been|was|is|is being|will be) (?:held|quarantined|waitlisted|kept|"
-    r"not (?:yet )?(?:been )?delivered|pending)\b|"
+    r"not (?:yet )?(?:been )?delivered)\b|"
     r"\b(?:junk-?mail|spam) (?:reduction|protection|filtering) (?:system|service)|"
     r"\bprotect (?:myself|my inbox|my mailbox) (?:from|against) (?:receiving )?(?:junk|spam)|"
     r"\b(?:sender verification|challenge[- ]response) (?:system|service|program)", re.I)
@@ -147,7 +147,8 @@ CHALLENGE_PROVE = re.compile(
     r"\bto release (?:your|the) message\b|\bcomplete the verification\b|"
     r"\b(?:approved|authori[sz]ed) senders? list\b|\bmy guest list\b|"
     r"\b(?:reply to this (?:e-?mail|message)|click (?:on )?the link)[^.\n]{0,60}"
-    r"\b(?:confirm|verify)", re.I)
+    r"\b(?:confirm|verify) (?:that )?(?:you|your (?:e-?mail|message|address)|"
+    r"(?:it|this) (?:is|was) (?:you|sent by a person))", re.I)
 
 # List software writing to a poster about a held post: Mailman 2 and 3 ("Your message to
 # Ops awaits moderator approval"), mlmmj and Google Groups ("Your post to ... is awaiting

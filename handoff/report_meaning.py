@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 
 from handoff.auto_words import (LIST_DISTRIBUTED, LIST_HELD_SUBJECT, LIST_HELD_TEXT,
-                                LIST_REFUSED, MODERATION_SUBJECT, NOT_READ)
+                                LIST_REFUSED, MODERATION_SUBJECT, NOT_READ,
+                                OUT_OF_OFFICE_SUBJECT)
 from handoff.parsing import ParsedMessage
 from handoff.robot_signs import (has_inline_calendar, is_from_list_software,
                                  looks_like_challenge, looks_like_recall)
@@ -47,6 +48,8 @@ QUARANTINE_SUBJECT = re.compile(r"\bquarantin", re.I)
 def read_report(kind: str, m: ParsedMessage) -> str:
     """What an automatic message says about the mail it answers (a key of REPORTS)."""
     if kind == "autoreply":
+        if OUT_OF_OFFICE_SUBJECT.match(m.subject[:300]):
+            return ""  # an absence says so in its subject; its text may say "confirm"
         if looks_like_challenge(m):
             return "challenge"
         return "recall" if looks_like_recall(m) else ""
@@ -59,7 +62,10 @@ def read_report(kind: str, m: ParsedMessage) -> str:
     if "message/disposition-notification" in m.part_types:
         disposition = next((v for k, v in fields if k == "disposition"), "")
         kind_of = disposition.rpartition(";")[2].strip().lower()
-        if kind_of.startswith("deleted") and not (
+        # RFC 5429 2.2.2: a Sieve reject's MDN is sent automatically; a person who
+        # deleted the mail unread and let their client say so refused nothing by rule
+        automatic = disposition.lower().startswith("automatic-action")
+        if automatic and kind_of.startswith("deleted") and not (
                 NOT_READ.search(m.subject) or NOT_READ.search(m.text[:2000])):
             return "refused"
         return "receipt"

@@ -62,12 +62,18 @@ def note_report(session: Session, service: ServiceAddresses, match: ThreadMatch,
     if owner is None:
         return
     about_owner = _answers_mail_to(session, match, owner.id)
+    # Only the routes we minted for mail to the owner (its bounce address, or the owner's
+    # own reply address) can carry news of the owner's mailbox: a From header and a
+    # subject tag are anybody's to write, and a forged "challenge" would have us hand
+    # the sender a stranger's link.
+    from_owners_mailbox = about_owner or (match.via == "address"
+                                          and match.person_id == owner.id)
     if verdict.report == "challenge":
-        if about_owner or message.from_addr == owner.address:
+        if from_owners_mailbox:
             note_owner_challenged(session, service, handoff, _first_lines(message), now)
         return
     if verdict.kind == "autoreply":
-        if message.from_addr == owner.address and not verdict.report:  # out of office
+        if from_owners_mailbox and not verdict.report:  # out of office
             note_owner_away(session, service, handoff,
                             strip_quoted(message.text) or message.subject, now)
         return

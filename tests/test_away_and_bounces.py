@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from handoff.models import Event, Handoff
-from tests.conftest import handoff_mail, links_of, mail_to
+from tests.conftest import SERVICE, handoff_mail, links_of, mail_to
 
 
 def offer_of(flow):
@@ -278,3 +278,42 @@ def test_the_owners_outlook_recall_in_the_thread_is_not_an_out_of_office(flow, s
     assert told == [] and handoff(sessions).owner_away_since is None
     kind, detail = events(sessions)[-1]
     assert (kind, detail["report"]) == ("received_recall", "recall")
+
+
+def test_a_forged_challenge_by_subject_tag_hands_the_sender_no_strangers_link(flow, sessions):
+    """From: and a [H-1] tag are anybody's to write: only mail to the routes minted for
+    mail to the owner speaks for the owner's mailbox."""
+    offer_of(flow)
+    forged = handoff_mail(sender="Bob Builder <bob@corp.test>", to=SERVICE, cc=None,
+                          subject="[H-1] Please verify you are human",
+                          message_id="<evil1@evil.test>",
+                          body="Your message is held. Log in to release your message:\n\n"
+                               "https://evil.test/login\n")
+    told = flow.submit(forged, rcpt=[SERVICE], mail_from="attacker@evil.test")
+    assert told == []
+    assert all(kind != "owner_mailbox_challenge" for kind, _ in events(sessions))
+
+
+def test_an_out_of_office_that_says_confirm_is_still_an_absence(flow, sessions):
+    offer = offer_of(flow)
+    ooo = handoff_mail(sender="Bob Builder <bob@corp.test>", to=SERVICE, cc=None,
+                       subject="Automatic reply: Renew the TLS certificate",
+                       message_id="<ooo9@corp.test>", Auto_Submitted="auto-replied",
+                       body="I am out of the office until 7 December.\nYour message has been "
+                            "received and will be pending until I return.\nIf it is urgent, "
+                            "reply to this email with URGENT in the subject and Carol will "
+                            "confirm.\n")
+    told = flow.submit(ooo, rcpt=[bounce_address_of(flow, offer)], mail_from="")
+    text = mail_to(told, "ana@corp.test").get_body(("plain",)).get_content()
+    assert "looks away" in text and "proves to be a person" not in text
+    assert handoff(sessions).owner_away_since is not None
+
+
+def test_a_person_deleting_the_offer_unread_is_not_a_refusal(flow, sessions):
+    """RFC 5429 2.2.2: a Sieve reject's notice is sent automatically; a manual "deleted"
+    receipt is the owner's client speaking, not their mailbox refusing."""
+    offer = offer_of(flow)
+    deleted = mdn("bob@corp.test", "manual-action/MDN-sent-manually; deleted",
+                  "Your message to Bob Builder was deleted on Mon, 23 Nov 2026.")
+    told = flow.submit(deleted, rcpt=[bounce_address_of(flow, offer)], mail_from="")
+    assert told == [] and handoff(sessions).owner_unreachable is None
