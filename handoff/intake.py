@@ -285,7 +285,7 @@ def interpret(session: Session, settings: Settings, inbound_id: int, reading: Re
     match = find_thread(session, service, message, envelope.rcpt_tos)
     if not verdict.acts:
         if match is not None:  # an auto-reply or bounce about one of ours: note it, never answer
-            note_report(session, service, match, message, verdict, now)
+            note_report(session, service, match, message, verdict, envelope.rcpt_tos, now)
         return Outcome("ignored", verdict.kind, match.handoff.id if match else None,
                        verdict.reason)
     if not message.from_addr:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handoff.addresses import ServiceAddresses
@@ -51,7 +52,8 @@ _REFUSAL_LEAD = re.compile(r"(?:automatically rejected|reason was given)[^\n]*:[
 
 
 def note_report(session: Session, service: ServiceAddresses, match: ThreadMatch,
-                message: ParsedMessage, verdict: Verdict, now: datetime) -> None:
+                message: ParsedMessage, verdict: Verdict, rcpt_tos: tuple[str, ...],
+                now: datetime) -> None:
     """Record an automatic answer about one of our mails, and tell the sender when it
     is news for them."""
     handoff = match.handoff
@@ -61,23 +63,20 @@ def note_report(session: Session, service: ServiceAddresses, match: ThreadMatch,
     owner = handoff.owner
     if owner is None:
         return
-    about_owner = _answers_mail_to(session, match, owner.id)
-    # Only the routes we minted for mail to the owner (its bounce address, or the owner's
-    # own reply address) can carry news of the owner's mailbox: a From header and a
-    # subject tag are anybody's to write, and a forged "challenge" would have us hand
-    # the sender a stranger's link.
-    from_owners_mailbox = about_owner or (match.via == "address"
-                                          and match.person_id == owner.id)
+    # Only the routes we minted for mail to the owner speak for the owner's mailbox: a
+    # From header and a subject tag are anybody's to write, and a forged "challenge"
+    # would have us hand the sender a stranger's link.
+    route = _route_to(session, service, handoff.id, owner.id, message, rcpt_tos)
     if verdict.report == "challenge":
-        if from_owners_mailbox:
+        if route:
             note_owner_challenged(session, service, handoff, _first_lines(message), now)
         return
     if verdict.kind == "autoreply":
-        if from_owners_mailbox and not verdict.report:  # out of office
+        if route and not verdict.report:  # out of office
             note_owner_away(session, service, handoff,
                             strip_quoted(message.text) or message.subject, now)
         return
-    if verdict.kind != "bounce" or not about_owner:
+    if verdict.kind != "bounce" or route != "bounce":  # a report comes to the VERP address
         return
     if verdict.report == "refused":
         note_owner_refused(session, service, handoff, _refusal_reason(message), now)
@@ -85,18 +84,37 @@ def note_report(session: Session, service: ServiceAddresses, match: ThreadMatch,
         note_owner_unreachable(session, service, handoff, _failure_reason(message), now)
 
 
+def _route_to(session: Session, service: ServiceAddresses, handoff_id: int, person_id: int,
+              message: ParsedMessage, rcpt_tos: tuple[str, ...]) -> str | None:
+    """How an answer reached us, if by a route minted for mail to that person of that
+    handoff: "bounce" (the per-message bounce address of a mail to them), "reply" (their
+    reply address), "thread" (In-Reply-To/References one of our mails to them); else
+    None."""
+    for rcpt in rcpt_tos:
+        meaning = service.read(rcpt)
+        if meaning is None:
+            continue
+        if meaning.kind == "bounce" and meaning.outbox_id is not None:
+            mail = session.get(OutboxMail, meaning.outbox_id)
+            if mail is not None and (mail.handoff_id, mail.recipient_id) == (handoff_id,
+                                                                              person_id):
+                return "bounce"
+        elif meaning.kind == "reply" and (meaning.handoff_id, meaning.person_id) == (
+                handoff_id, person_id):
+            return "reply"
+    answered = message.in_reply_to + message.references
+    if answered and session.scalar(
+            select(OutboxMail.id).where(OutboxMail.message_id.in_(answered),
+                                        OutboxMail.handoff_id == handoff_id,
+                                        OutboxMail.recipient_id == person_id).limit(1)):
+        return "thread"
+    return None
+
+
 def event_kind(verdict: Verdict) -> str:
     if verdict.kind == "bounce" or verdict.report:
         return REPORT_EVENTS.get(verdict.report, "received_bounce")
     return f"received_{verdict.kind}"
-
-
-def _answers_mail_to(session: Session, match: ThreadMatch, person_id: int) -> bool:
-    """Whether the report came to the bounce address (VERP) of a mail to that person."""
-    if match.outbox_id is None:
-        return False
-    mail = session.get(OutboxMail, match.outbox_id)
-    return mail is not None and mail.recipient_id == person_id
 
 
 def _failure_reason(message: ParsedMessage) -> str:

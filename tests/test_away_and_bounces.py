@@ -317,3 +317,20 @@ def test_a_person_deleting_the_offer_unread_is_not_a_refusal(flow, sessions):
                   "Your message to Bob Builder was deleted on Mon, 23 Nov 2026.")
     told = flow.submit(deleted, rcpt=[bounce_address_of(flow, offer)], mail_from="")
     assert told == [] and handoff(sessions).owner_unreachable is None
+
+
+def test_an_out_of_office_that_threads_by_in_reply_to_still_tells_the_sender(flow, sessions):
+    """Pigeonhole's vacation (and Exchange) answer with In-Reply-To the offer: the
+    thread is found by its header, and the offer it answers was Bob's, so Bob is away
+    whichever address it came to: the offer's bounce address, or the service's own."""
+    for rcpt in ("verp", SERVICE):
+        offer = offer_of(flow) if rcpt == "verp" else mail_to(
+            flow.submit(handoff_mail(message_id="<m2@corp.test>", subject="Second task")),
+            "bob@corp.test")
+        reply = out_of_office(offer, message_id=f"<ooo-{len(rcpt)}@corp.test>")
+        reply["In-Reply-To"] = offer["Message-ID"]
+        reply["References"] = offer["Message-ID"]
+        to = bounce_address_of(flow, offer) if rcpt == "verp" else SERVICE
+        told = flow.submit(reply, rcpt=[to], mail_from="")
+        assert "looks away" in mail_to(told, "ana@corp.test").get_body(
+            ("plain",)).get_content(), rcpt
