@@ -10,7 +10,8 @@ def test_index_lists_ref_title_owner_sender_status_ball_deadline_age(flow, clien
     clock.advance(hours=3)
     html = client.get("/").get_data(as_text=True)
     for expected in ("H-1", "Renew the TLS certificate", "bob@corp.test", "ana@corp.test",
-                     "offered", "accept or decline", "2026-11-27T16:00:00Z", "3h 0m"):
+                     "offered", "accept or decline", "Fri 27 Nov 2026, 17:00 (Europe/Berlin)",
+                     "3h 0m"):
         assert expected in html, expected
 
 
