@@ -369,12 +369,16 @@ def _send_chase_mail(settings: Settings, sessions: SessionFactory,
 
     def fates() -> dict[int, str]:
         with sessions() as session:
-            rows = session.execute(select(OutboxMail.id, OutboxMail.status)
+            rows = session.execute(select(OutboxMail.id, OutboxMail.status,
+                                          OutboxMail.attempts)
                                    .where(OutboxMail.id.in_(ids)))
-            # "sending": another outbox worker (a running service) has it in hand
-            return {mail_id: status for mail_id, status in rows}
+            # "sending": another outbox worker (a running service) has it in hand, also
+            # while its claim is not yet committed (queued, never tried, skipped locked)
+            return {mail_id: "sending" if status == "queued" and not attempts else status
+                    for mail_id, status, attempts in rows}
 
-    while ids and "queued" in fates().values() and deliverer.deliver_pending(limit=50):
+    while ids and set(fates().values()) & {"queued", "sending"} and \
+            deliverer.deliver_pending(limit=50):
         pass
     return fates() if ids else {}
 
@@ -426,7 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "Run one chase pass as of --now: reminders, escalations and auto-closes "
                     "that are due by then are made and sent at once (each line says sent, "
                     "sending, queued or failed). A running serve or worker runs a pass "
-                    "every minute by itself; use this to catch up or to try a policy.")
+                    "every minute by itself; use this to catch up, or with --dry-run to try a "
+                    "policy.")
     chase.add_argument("--now", required=True, type=_instant, metavar="INSTANT",
                        help="ISO-8601 instant with an offset, e.g. 2026-11-24T10:00:00Z")
     chase.add_argument("--dry-run", action="store_true",

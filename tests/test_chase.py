@@ -7,14 +7,16 @@ import os
 import subprocess
 import sys
 import threading
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import func, select
 
 from handoff.chase import run_chase_pass
 from handoff.models import Handoff, Nudge, OutboxMail
-from tests.conftest import SERVICE, handoff_mail, links_of, mail_to, settings_from_toml
+from tests.conftest import (BACKEND, SERVICE, handoff_mail, links_of, mail_to,
+                            settings_from_toml)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NO_DEADLINE = "Hi Bob,\n\nplease renew the certificate.\n\nDone when: the new cert is live\n"
@@ -177,14 +179,22 @@ def chase_command(database_url: str, tmp_path, now: str, *args: str,
                           env=environ, capture_output=True, text=True, check=True)
 
 
+def a_tuesday_ahead_of_the_clock() -> tuple[int, int, int]:
+    """A Tuesday a year after the real clock, whenever the suite runs."""
+    day = date.today() + timedelta(days=365)
+    day += timedelta(days=(1 - day.weekday()) % 7)
+    return day.year, day.month, day.day
+
+
 def test_a_pass_ahead_of_the_clock_sends_its_nudge_when_it_runs_and_says_sent(
         flow, sessions, database_url, tmp_path):
     """`handoff chase --now <a later instant>` (issue 10, point 3): the nudge is due
     when the pass runs, not at that later instant, so it leaves now; "sent" is said of
     mail that left."""
-    offered_at(flow, berlin(2031, 3, 4, 9, 0))  # a Tuesday years after any real clock
+    day = a_tuesday_ahead_of_the_clock()
+    offered_at(flow, berlin(*day, 9, 0))
     flow.flush()
-    out = chase_command(database_url, tmp_path, "2031-03-04T12:05:00Z").stdout
+    out = chase_command(database_url, tmp_path, "%04d-%02d-%02dT12:05:00Z" % day).stdout
     assert out.startswith("sent nudge") and "bob@corp.test" in out and "H-1" in out
     nudge = mail_to(flow.flush(), "bob@corp.test")  # in the dev outbox already
     assert "Task 0" in str(nudge["Subject"])
@@ -195,10 +205,11 @@ def test_a_pass_ahead_of_the_clock_sends_its_nudge_when_it_runs_and_says_sent(
 
 def test_a_pass_whose_smarthost_says_try_later_says_queued(flow, sessions, database_url,
                                                           tmp_path, sink):
-    offered_at(flow, berlin(2031, 3, 4, 9, 0))
+    day = a_tuesday_ahead_of_the_clock()
+    offered_at(flow, berlin(*day, 9, 0))
     flow.flush()
     sink.handler.answers = ["451 4.3.0 Try again later"]
-    out = chase_command(database_url, tmp_path, "2031-03-04T12:05:00Z",
+    out = chase_command(database_url, tmp_path, "%04d-%02d-%02dT12:05:00Z" % day,
                         HANDOFF_SMARTHOST=f"127.0.0.1:{sink.port}",
                         HANDOFF_SMARTHOST_TLS="none").stdout
     assert out.startswith("queued nudge") and "H-1" in out and "not sent" not in out
@@ -381,3 +392,28 @@ def test_a_pass_works_through_every_due_handoff_in_short_batches(flow, sessions)
     flow.clock.now = berlin(2026, 11, 24, 13, 5)
     [digest] = flow.flush()  # still one mail for Bob: later batches joined the first
     assert digest.get_body(("plain",)).get_content().count("Accept: ") == 12
+
+
+@pytest.mark.skipif(BACKEND != "postgresql",
+                    reason="row locks a claim can skip: PostgreSQL's FOR UPDATE SKIP LOCKED")
+def test_a_nudge_a_running_worker_is_claiming_is_said_to_be_sending(flow, sessions):
+    """The command's words stay true in a race: a worker that has locked the pass's
+    mail but not yet committed its claim will send it; the command did not try it, so
+    it says "sending", never "queued" (which would claim the smarthost refused it)."""
+    from handoff.cli import _send_chase_mail
+
+    offered_at(flow, berlin(2026, 11, 24, 9, 0))
+    flow.flush()
+    lines = run_chase_pass(sessions, flow.settings, berlin(2026, 11, 24, 13, 5),
+                           due_at=datetime.now(timezone.utc))
+    worker = sessions()  # a worker inside its claim transaction
+    row = worker.scalars(select(OutboxMail).where(OutboxMail.id == lines[0].mail_id)
+                         .with_for_update(skip_locked=True, of=OutboxMail)).one()
+    row.status = "sending"
+    worker.flush()
+    try:
+        assert _send_chase_mail(flow.settings, sessions, lines) == {lines[0].mail_id:
+                                                                     "sending"}
+    finally:
+        worker.rollback()
+        worker.close()
