@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from handoff.addresses import ServiceAddresses
 from handoff.models import Handoff, OutboxMail
 from handoff.outbox import MAIL_KINDS
-from handoff.workflow import note_owner_unreachable, record_event
+from handoff.reports import note_owner_unreachable
+from handoff.workflow import record_event
 
 
 def note_mail_failed(session: Session, service: ServiceAddresses, mail: OutboxMail,

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handoff.addresses import ServiceAddresses
@@ -276,70 +275,6 @@ def auto_close(session: Session, service: ServiceAddresses, handoff: Handoff,
         queue_mail(session, service, handoff, "closed", handoff.owner, now,
                    {"note": "No confirmation came; the service closed it.",
                     "actor": "handoff"})
-
-
-def note_owner_away(session: Session, service: ServiceAddresses, handoff: Handoff,
-                    text: str, now: datetime) -> bool:
-    """An out-of-office reply from the owner (SPEC 5): the sender hears at once, with
-    its first lines, and the handoff is marked until the owner really replies or acts.
-    Auto-responders answer once per period, so a second one changes nothing."""
-    if handoff.owner is None or handoff.owner_away_since is not None:
-        return False
-    handoff.owner_away_since = now
-    lines = [line.strip() for line in text.splitlines() if line.strip()][:5]
-    lines = [line[:300] for line in lines]
-    record_event(session, handoff, "owner_away", "mail", now, handoff.owner, lines=lines)
-    queue_mail(session, service, handoff, "owner_away", handoff.sender, now,
-               {"lines": lines})
-    return True
-
-
-def note_owner_unreachable(session: Session, service: ServiceAddresses, handoff: Handoff,
-                           reason: str, now: datetime) -> bool:
-    """A bounce of a mail to the owner (SPEC 5): the sender hears at once that the
-    owner's address failed, and the handoff is marked."""
-    return _mark_unreachable(session, service, handoff, "owner_unreachable",
-                             reason or "undeliverable", reason or "undeliverable", now)
-
-
-def note_owner_refused(session: Session, service: ServiceAddresses, handoff: Handoff,
-                       reason: str, now: datetime) -> bool:
-    """The owner's mailbox refused a mail to them: a Sieve ``reject`` (RFC 5429), read
-    from its disposition notification.  As for a bounce, the sender hears at once — that
-    the mailbox refused it, with the reason it gave — and the handoff is marked."""
-    return _mark_unreachable(session, service, handoff, "owner_mailbox_refused",
-                             f"the owner's mailbox refused it: {reason}", reason, now,
-                             mail="owner_refused")
-
-
-def note_owner_challenged(session: Session, service: ServiceAddresses, handoff: Handoff,
-                          lines: list[str], now: datetime) -> bool:
-    """The owner's mailbox holds our mail until its sender proves to be a person (a
-    challenge-response filter).  The service cannot; the sender can, so they get the
-    challenge's words, its link included, once per handoff.  Nothing is marked: the
-    mail arrives once somebody answers."""
-    if handoff.owner is None or session.scalar(
-            select(Event.id).where(Event.handoff_id == handoff.id,
-                                   Event.kind == "owner_mailbox_challenge").limit(1)):
-        return False
-    record_event(session, handoff, "owner_mailbox_challenge", "mail", now, None,
-                 address=handoff.owner.address, lines=lines)
-    queue_mail(session, service, handoff, "owner_challenged", handoff.sender, now,
-               {"lines": lines})
-    return True
-
-
-def _mark_unreachable(session: Session, service: ServiceAddresses, handoff: Handoff,
-                      event: str, mark: str, reason: str, now: datetime,
-                      mail: str = "owner_unreachable") -> bool:
-    """Once per handoff: a second bounce or refusal changes nothing."""
-    if handoff.owner is None or handoff.owner_unreachable:
-        return False
-    handoff.owner_unreachable = mark[:500]
-    record_event(session, handoff, event, "mail", now, None,
-                 address=handoff.owner.address, reason=reason[:500])
-    queue_mail(session, service, handoff, mail, handoff.sender, now, {"reason": reason[:500]})
-    return True
 
 
 def add_comment(
