@@ -111,9 +111,25 @@ class Handoff(Base):
     # by every change; a pass reads only due rows), and the owner's snooze
     next_chase_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # milestones for the figures (issue 11), kept by workflow._set_status: the latest
+    # offer (a hand-on offers anew), the first acceptance after it, the latest done,
+    # the end (closed, declined, cancelled); seconds spent offered or needing info
+    offered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    limbo_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # decision rules (SPEC 6): why a decision is needed, who decides, what was decided
+    needs_decision: Mapped[str | None] = mapped_column(String(500))
+    decision_owner_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decision: Mapped[str | None] = mapped_column(Text)
 
     sender: Mapped[Person] = relationship(foreign_keys=[sender_id], lazy="joined")
     owner: Mapped[Person | None] = relationship(foreign_keys=[owner_id], lazy="joined")
+    decision_owner: Mapped[Person | None] = relationship(foreign_keys=[decision_owner_id])
+
+    __table_args__ = (Index("ix_handoffs_workflow_created", "workflow", "created_at"),)
 
     @property
     def ref(self) -> str:
@@ -273,4 +289,37 @@ class WebhookDelivery(Base):
     __table_args__ = (
         UniqueConstraint("event_id", "endpoint", name="uq_webhook_delivery_once"),
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    )
+
+
+class ClarityAnswer(Base):
+    """The owner's answer to "was the handoff clear enough to act on?" (SPEC 4): one per
+    handoff, asked when it closes."""
+
+    __tablename__ = "clarity_answers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id"), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    answer: Mapped[str] = mapped_column(String(16))  # clear | missing | unclear
+    note: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Digest(Base):
+    """A weekly digest sent (issue 11): at most one per person, kind and workflow a
+    period; its row is the claim, as a Nudge is a chase step's."""
+
+    __tablename__ = "digests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # sender | manager
+    workflow: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("recipient_id", "kind", "workflow", "period_start",
+                         name="uq_digests_once_a_period"),
+        Index("ix_digests_recipient_created", "recipient_id", "created_at"),
     )

@@ -70,7 +70,27 @@ def person_for(handoff: Handoff, role: Role) -> Person | None:
     return {Role.OWNER: handoff.owner, Role.SENDER: handoff.sender}.get(role)
 
 
+# Where a handoff waits with nobody acting on it yet: its "time in limbo" (issue 11)
+LIMBO = frozenset({Status.OFFERED, Status.NEEDS_INFO})
+ENDED = frozenset({Status.CLOSED, Status.DECLINED, Status.CANCELLED})
+
+
 def _set_status(handoff: Handoff, status: Status, now: datetime) -> None:
+    """Every change of state goes through here: it keeps the ball, the chase clock and
+    the milestones the figures read (offered, accepted, done, ended, time in limbo)."""
+    leaving = Status(handoff.status) if handoff.status else None
+    if leaving in LIMBO and handoff.state_changed_at is not None:
+        waited = int((now - handoff.state_changed_at).total_seconds())
+        handoff.limbo_seconds = (handoff.limbo_seconds or 0) + max(waited, 0)
+    if status is Status.OFFERED and leaving is not Status.NEEDS_INFO:
+        handoff.offered_at = now  # a new offer (also to a new owner) starts the count
+    if status is Status.ACCEPTED and (handoff.accepted_at is None or (
+            handoff.offered_at is not None and handoff.accepted_at < handoff.offered_at)):
+        handoff.accepted_at = now
+    if status is Status.DONE:
+        handoff.done_at = now
+    if status in ENDED:
+        handoff.ended_at = now
     handoff.status = status
     handoff.ball = BALL[status][0]
     handoff.state_changed_at = now
@@ -111,6 +131,8 @@ def open_handoff(
         state_changed_at=now,
         last_activity_at=now,
         next_chase_at=now,
+        offered_at=now if status is Status.OFFERED else None,
+        limbo_seconds=0,
     )
     handoff.sender = sender
     handoff.owner = owner
