@@ -18,6 +18,7 @@ from handoff.db import SessionFactory
 from handoff.settings import Settings
 from handoff.when import format_instant
 from templates import TEMPLATE_DIR
+from web.page_filters import install_page_filters
 
 Clock = Callable[[], datetime]
 
@@ -42,6 +43,8 @@ def create_app(
     app.jinja_env.filters["linkify"] = linkify
     # instants people read (a deadline, when a mail left): the configured zone, named
     app.jinja_env.filters["when"] = lambda at: format_instant(at, settings.timezone)
+    # the page's shorter forms in words, each a <time> with the exact value one hover away
+    install_page_filters(app.jinja_env, settings.timezone, app.extensions["handoff"]["clock"])
     from web import actions, pages  # noqa: PLC0415  (routes register on import)
 
     app.register_blueprint(pages.bp)
