@@ -31,7 +31,7 @@ def time_tag(at: datetime | str, text: str, zone_name: str) -> Markup:
         iso_seconds(at), format_instant(at, zone_name), escape(text))
 
 
-def install_time_filters(env: Environment, zone_name: str,
+def install_page_filters(env: Environment, zone_name: str,
                          clock: Callable[[], datetime]) -> None:
     """Register ``at_time``, ``ago_time``, ``due_time``, ``day_time`` (plain text) and
     ``event_words`` on ``env``; "now" is the app's injected clock at render time."""
