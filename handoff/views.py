@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from handoff.errors import NotFound
 from handoff.models import Event, Handoff, OutboxMail, Person, WebhookDelivery
 from handoff.packet import FIELDS
-from handoff.states import BALL, Role, Status
+from handoff.states import BALL, OPEN_STATES, Role, Status
 from handoff.webhook_events import endpoint_host
 
 
@@ -119,6 +119,31 @@ def list_handoffs(session: Session, filters: Filters, limit: int, offset: int,
     rows = session.scalars(_filtered(select(Handoff), filters)
                            .order_by(Handoff.id.desc()).limit(limit).offset(offset))
     return [summarize(h, now) for h in rows.unique()], int(total)
+
+
+# The status page's order (the API keeps newest first, SPEC 11): overdue first, most
+# overdue at the top; then the open ones, the longest waiting in their state first;
+# then the ended ones, latest activity first.
+CAN_BE_OVERDUE = (Status.OFFERED, Status.ACCEPTED, Status.NEEDS_INFO)
+
+
+def attention_order(now: datetime) -> tuple[Any, ...]:
+    overdue = and_(Handoff.deadline.is_not(None), Handoff.deadline < now,
+                   Handoff.status.in_([str(s) for s in CAN_BE_OVERDUE]))
+    is_open = Handoff.status.in_([str(s) for s in OPEN_STATES])
+    return (case((overdue, 0), (is_open, 1), else_=2),
+            case((overdue, Handoff.deadline), (is_open, Handoff.state_changed_at)).asc(),
+            Handoff.last_activity_at.desc(), Handoff.id.desc())
+
+
+def list_by_attention(session: Session, filters: Filters, limit: int, offset: int,
+                      now: datetime) -> tuple[list[dict[str, Any]], int]:
+    """``list_handoffs`` in the page's order; each row says whether it has ended."""
+    total = session.scalar(_filtered(select(func.count(Handoff.id)), filters)) or 0
+    rows = session.scalars(_filtered(select(Handoff), filters)
+                           .order_by(*attention_order(now)).limit(limit).offset(offset))
+    return [{**summarize(h, now), "ended": Status(h.status) not in OPEN_STATES}
+            for h in rows.unique()], int(total)
 
 
 def failed_mails(session: Session, limit: int = 20) -> list[dict[str, Any]]:

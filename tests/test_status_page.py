@@ -6,12 +6,15 @@ from tests.conftest import handoff_mail, links_of, mail_to, make_settings
 
 
 def test_index_lists_ref_title_owner_sender_status_ball_deadline_age(flow, client, clock):
+    """Dates and ages in words in the configured zone, the exact value in the title."""
     flow.submit(handoff_mail(body="Deadline: Friday 5pm\nDone when: live"))
     clock.advance(hours=3)
     html = client.get("/").get_data(as_text=True)
     for expected in ("H-1", "Renew the TLS certificate", "bob@corp.test", "ana@corp.test",
-                     "offered", "accept or decline", "Fri 27 Nov 2026, 17:00 (Europe/Berlin)",
-                     "3h 0m"):
+                     "offered", "accept or decline",
+                     '<time datetime="2026-11-27T16:00:00Z" '
+                     'title="Fri 27 Nov 2026, 17:00 (Europe/Berlin)">Fri 27 Nov, 17:00</time>',
+                     ">in 4 days</time>", ">3 hours ago</time>"):
         assert expected in html, expected
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hmac
+from datetime import datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +16,8 @@ from flask import Blueprint, Response, abort, jsonify, render_template, request,
 from handoff.errors import NotFound
 from handoff.outbox import MAIL_KINDS
 from handoff.tokens import view_mac
-from handoff.views import (Filters, detail, failed_mails, get_handoff, list_handoffs,
-                           mails_of, webhook_log)
+from handoff.views import (Filters, detail, failed_mails, get_handoff, list_by_attention,
+                           list_handoffs, mails_of, webhook_log)
 from web import state
 
 bp = Blueprint("pages", __name__)
@@ -75,13 +78,26 @@ def index() -> str:
     s = state()
     limit = _int_arg("limit", 100, 1, 500)
     offset = _int_arg("offset", 0, 0, 10**9)
-    with s["sessions"]() as session:
-        rows, total = list_handoffs(session, _filters(), limit, offset, s["clock"]())
+    with s["sessions"]() as session:  # overdue first, then what waits longest
+        rows, total = list_by_attention(session, _filters(), limit, offset, s["clock"]())
         failed = failed_mails(session)
     outbox = sorted(s["settings"].outbox_dir.glob("*.eml"), reverse=True)[:20] \
         if not s["settings"].smarthost else []
     return render_template("index.html.j2", rows=rows, total=total, filters=_filters(),
-                           now=s["clock"](), outbox=[p.name for p in outbox], failed=failed)
+                           now=s["clock"](), outbox=[_outbox_entry(p) for p in outbox],
+                           failed=failed)
+
+
+def _outbox_entry(path: Path) -> dict[str, Any]:
+    """A dev-outbox file as the index lists it: when, to whom, what (its headers)."""
+    with path.open("rb") as fh:
+        headers = BytesHeaderParser(policy=policy.default).parse(fh)
+    try:
+        at: datetime | None = parsedate_to_datetime(str(headers.get("Date", "")))
+    except (TypeError, ValueError):
+        at = None
+    return {"name": path.name, "to": str(headers.get("To", "")),
+            "subject": str(headers.get("Subject", "")), "at": at}
 
 
 @bp.get("/h/<ref>")
