@@ -27,6 +27,7 @@ from handoff.intake import process_pending, read_message, retry_failed, warm_up
 from handoff.migrate import upgrade_database
 from handoff.parsing import parse_message
 from handoff.settings import Settings, load_settings
+from handoff.telemetry import Telemetry
 from handoff.workflows import check_workflows
 
 log = logging.getLogger("handoff")
@@ -88,6 +89,8 @@ class Service:
         self.clock = clock
         self.engine = make_engine(settings.database_url)
         self.sessions: SessionFactory = make_session_factory(self.engine)
+        # this process's /metrics: every part counts into it (handoff/telemetry.py)
+        self.telemetry = Telemetry.for_process(self.sessions, clock)
         self.want_smtp, self.want_web, self.want_workers = smtp, web, workers
         # the IMAP door: in serve when a mailbox is configured; `handoff imap` alone
         if imap is None:
@@ -120,7 +123,7 @@ class Service:
             from webhooks.events import EventDeliverer
 
             warm_up(settings, self.clock())
-            deliverer = Deliverer(settings, self.sessions, self.clock)
+            deliverer = Deliverer(settings, self.sessions, self.clock, telemetry=self.telemetry)
             events = EventDeliverer(settings, self.sessions, self.clock)  # checks [[webhooks]]
             outbox = WorkerLoop("outbox", lambda: deliverer.deliver_pending(limit=10),
                                 foreground=foreground)
@@ -136,15 +139,18 @@ class Service:
 
             inbound = WorkerLoop(
                 "inbound", lambda: process_pending(self.sessions, settings, self.clock,
-                                                   limit=20, before_each=gate),
+                                                   limit=20, before_each=gate,
+                                                   telemetry=self.telemetry),
                 after=wake_senders)
             chaser = WorkerLoop(
-                "chaser", lambda: len(run_chase_pass(self.sessions, settings, self.clock())),
+                "chaser", lambda: self.telemetry.time_chase_pass(
+                    lambda: run_chase_pass(self.sessions, settings, self.clock())),
                 idle=60.0, after=wake_senders, foreground=foreground)
             self.loops = [inbound.start(), outbox.start(), chaser.start(), hooks.start()]
         if self.want_smtp:
             handler = InboundHandler(settings, self.sessions, on_stored=self._on_stored(),
-                                     clock=self.clock, foreground=foreground)
+                                     clock=self.clock, foreground=foreground,
+                                     telemetry=self.telemetry)
             self.smtp = SMTPListener(handler, settings.smtp_host, settings.smtp_port,
                                      data_size_limit=settings.max_message_size,
                                      hostname=settings.service_domain).start()
@@ -152,7 +158,8 @@ class Service:
             from mailer.imap import ImapWatcher
 
             self.imap = ImapWatcher(settings, self.sessions, self.clock,
-                                    on_stored=self._on_stored()).start()
+                                    on_stored=self._on_stored(),
+                                    telemetry=self.telemetry).start()
         if self.want_web:
             self._start_web()
         return self
@@ -174,10 +181,12 @@ class Service:
         from web import create_app
         from webhooks.inbound import inbound_blueprint
 
-        app = create_app(self.settings, self.sessions, clock=self.clock, health=self.health)
+        app = create_app(self.settings, self.sessions, clock=self.clock, health=self.health,
+                         telemetry=self.telemetry)
         # the provider inbound routes (Mailgun, Postmark, SendGrid): the same door as SMTP
         app.register_blueprint(inbound_blueprint(self.settings, self.sessions, self.clock,
-                                                 on_stored=self._on_stored()))
+                                                 on_stored=self._on_stored(),
+                                                 telemetry=self.telemetry))
         self.web_server = create_server(app, host=self.settings.web_host,
                                         port=self.settings.web_port, threads=6,
                                         ident="handoff")

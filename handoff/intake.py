@@ -29,6 +29,7 @@ from handoff.parsing import ParsedMessage, parse_message
 from handoff.people import ensure_person
 from handoff.settings import Settings
 from handoff.states import TRANSITIONS, Action, Role, Status
+from handoff.telemetry import Telemetry
 from handoff.threads import ThreadMatch, find_thread
 from handoff.workflows import policy_for
 from handoff.reports import note_report
@@ -206,7 +207,8 @@ def warm_up(settings: Settings, now: datetime) -> None:
 
 
 def process_pending(sessions: SessionFactory, settings: Settings, clock: Clock,
-                    limit: int = 20, before_each: Callable[[], object] | None = None) -> int:
+                    limit: int = 20, before_each: Callable[[], object] | None = None,
+                    telemetry: Telemetry | None = None) -> int:
     """Process up to ``limit`` queued messages; return how many were taken.
 
     One read fetches the batch; each message is then read (parsed) outside any
@@ -224,9 +226,12 @@ def process_pending(sessions: SessionFactory, settings: Settings, clock: Clock,
         if before_each is not None:
             before_each()
         envelope = Envelope(mail_from, tuple(rcpt_tos))
-        if process_one(sessions, settings, inbound_id, raw, envelope, received_at,
-                       clock()) is not None:
+        outcome = process_one(sessions, settings, inbound_id, raw, envelope, received_at,
+                              clock())
+        if outcome is not None:
             taken += 1
+            if telemetry is not None:  # counted in memory: /metrics reads it
+                telemetry.count_interpreted(outcome.status, received_at, clock())
     return taken
 
 

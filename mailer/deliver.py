@@ -22,6 +22,7 @@ from handoff.models import Handoff, OutboxMail
 from handoff.addresses import ServiceAddresses
 from handoff.delivery import note_mail_failed
 from handoff.settings import Settings
+from handoff.telemetry import Telemetry
 from mailer.compose import Composed, MailRenderer
 from mailer.smarthost import SMTP_TIMEOUT, open_smarthost, server_said
 
@@ -50,8 +51,9 @@ def backoff(attempts: int) -> timedelta:
 
 class Deliverer:
     def __init__(self, settings: Settings, sessions: SessionFactory, clock: Clock,
-                 smtp_timeout: float = SMTP_TIMEOUT) -> None:
+                 smtp_timeout: float = SMTP_TIMEOUT, telemetry: Telemetry | None = None) -> None:
         self.settings = settings
+        self.telemetry = telemetry or Telemetry()
         self.smtp_timeout = smtp_timeout
         self.sessions = sessions
         self.clock = clock
@@ -127,6 +129,7 @@ class Deliverer:
                     mail.status = "failed"
                     mail.last_error = f"rendering failed: {type(exc).__name__}: {exc}"[:2000]
                     note_mail_failed(session, self.service, mail, mail.last_error, now)
+                    self.telemetry.count_deliveries(failed=1)
                     batch.append((mail.id, None))
                     continue
                 mail.subject = composed.subject[:998]
@@ -192,6 +195,8 @@ class Deliverer:
                 mail = session.get(OutboxMail, mail_id)
                 if mail is not None:
                     note_mail_failed(session, self.service, mail, error, now)
+        self.telemetry.count_deliveries(sent=len(sent), failed=len(failed),
+                                        deferred=len(outcomes) - len(sent) - len(failed))
 
     def _write_eml(self, mail_id: int, composed: Composed) -> Path:
         folder = self.settings.outbox_dir

@@ -29,6 +29,7 @@ from handoff.db import SessionFactory
 from handoff.errors import ConfigError, StorageError
 from handoff.intake import find_stored, receive_message
 from handoff.settings import Settings
+from handoff.telemetry import Telemetry
 from mailer.imap_account import ImapAccount, MailboxCursor, imap_account, read_envelope
 from mailer.imap_connection import (close_connection, has_buffered_lines, has_news,
                                     open_connection, reports_new)
@@ -49,13 +50,15 @@ class ImapWatcher:
     def __init__(self, settings: Settings, sessions: SessionFactory,
                  clock: Callable[[], datetime], on_stored: Callable[[int], None] | None = None,
                  *, account: ImapAccount | None = None, wait: Wait = threading.Event.wait,
-                 retry: tuple[float, float] = (1.0, 300.0), timeout: float = 60.0) -> None:
+                 retry: tuple[float, float] = (1.0, 300.0), timeout: float = 60.0,
+                 telemetry: Telemetry | None = None) -> None:
         found = account or imap_account(settings)
         if found is None:
             raise ConfigError("no IMAP mailbox configured (HANDOFF_IMAP_URL)")
         self.account, self.settings, self.sessions, self.clock = found, settings, sessions, clock
         self.on_stored, self.wait, self.retry, self.timeout = on_stored, wait, retry, timeout
         self.service = ServiceAddresses(settings)
+        self.telemetry = telemetry or Telemetry()
         self.cursor = MailboxCursor(sessions, found.mailbox, clock)
         self._client: IMAPClient | None = None
         self._stop, self._lock = threading.Event(), threading.Lock()  # lock: _idle_socket
@@ -141,6 +144,7 @@ class ImapWatcher:
                                   error=error)
         log.debug("IMAP %s UID %s stored as %s (%d bytes)", self.account.mailbox, uid,
                   receipt, len(raw))
+        self.telemetry.count_received("imap")
         self._refused.pop(uid, None)
         self.cursor.advance(uidvalidity, uid)
         if self.on_stored is not None:

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import threading
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, AnyStr, Callable
 
 from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session
 
@@ -23,6 +23,7 @@ from handoff.errors import StorageError
 from handoff.foreground import Foreground
 from handoff.intake import Arrival, receive_messages
 from handoff.settings import Settings
+from handoff.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,10 @@ class InboundHandler:
     def __init__(self, settings: Settings, sessions: SessionFactory,
                  on_stored: Callable[[int], None] | None = None,
                  clock: Callable[[], datetime] | None = None,
-                 foreground: Foreground | None = None) -> None:
+                 foreground: Foreground | None = None,
+                 telemetry: Telemetry | None = None) -> None:
         self.service = ServiceAddresses(settings)
+        self.telemetry = telemetry or Telemetry()  # counts only: no query per mail
         self.sessions = sessions
         self.on_stored = on_stored
         self.clock = clock or (lambda: datetime.now(timezone.utc))
@@ -80,7 +83,9 @@ class InboundHandler:
         self.foreground.touch()
         if self.service.read(address) is None:
             if not self.service.is_our_domain(address):
+                self.telemetry.count_refused("smtp", "relay_denied")
                 return "550 5.7.1 Relaying denied: not a domain served here"
+            self.telemetry.count_refused("smtp", "unknown_mailbox")
             return "550 5.1.1 No such mailbox here"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
@@ -95,14 +100,28 @@ class InboundHandler:
                                                tuple(envelope.rcpt_tos)))
         except StorageError as exc:
             log.error("451 for message from %s: %s", envelope.mail_from, exc)
+            self.telemetry.count_refused("smtp", "storage_failed")
             return "451 4.3.0 Could not store the message; try again later"
         except Exception:  # process boundary: never 250 what we did not store
             log.exception("451 after an unexpected error")
+            self.telemetry.count_refused("smtp", "internal_error")
             return "451 4.3.0 Internal error; try again later"
         self.foreground.touch()
+        self.telemetry.count_received("smtp")
         if self.on_stored is not None:
             self.on_stored(receipt)
         return f"250 2.0.0 Ok: queued as {receipt}"
+
+
+class _SMTP(SMTP):
+    """aiosmtpd refuses a message over the size limit itself (``552``, at ``MAIL FROM
+    SIZE=`` or during DATA), before any handler hook: its reply is where to count it."""
+
+    async def push(self, status: AnyStr) -> None:
+        telemetry = getattr(self.event_handler, "telemetry", None)
+        if telemetry is not None and status[:3] in ("552", b"552"):
+            telemetry.count_refused("smtp", "too_large")
+        await super().push(status)
 
 
 class SMTPListener:
@@ -119,8 +138,8 @@ class SMTPListener:
         self._error: BaseException | None = None
 
     def _factory(self) -> SMTP:
-        return SMTP(self.handler, data_size_limit=self.data_size_limit, enable_SMTPUTF8=True,
-                    decode_data=False, hostname=self.hostname, ident="handoff ESMTP")
+        return _SMTP(self.handler, data_size_limit=self.data_size_limit, enable_SMTPUTF8=True,
+                     decode_data=False, hostname=self.hostname, ident="handoff ESMTP")
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)

@@ -29,6 +29,7 @@ def create_app(
     *,
     clock: Clock | None = None,
     health: Callable[[], dict[str, bool]] | None = None,
+    telemetry: Any = None,  # handoff.telemetry.Telemetry: the process's, for /metrics
 ) -> Flask:
     app = Flask(__name__, template_folder=str(TEMPLATE_DIR / "web"))
     app.jinja_env.autoescape = True  # our templates end in .j2: escape everything
@@ -38,6 +39,7 @@ def create_app(
         "sessions": sessions,
         "clock": clock or (lambda: datetime.now(timezone.utc)),
         "health": health or (lambda: {"database": True}),
+        "telemetry": telemetry,
     }
     app.jinja_env.filters["age"] = format_age
     app.jinja_env.filters["linkify"] = linkify
@@ -45,10 +47,11 @@ def create_app(
     app.jinja_env.filters["when"] = lambda at: format_instant(at, settings.timezone)
     # the page's shorter forms in words, each a <time> with the exact value one hover away
     install_page_filters(app.jinja_env, settings.timezone, app.extensions["handoff"]["clock"])
-    from web import actions, pages  # noqa: PLC0415  (routes register on import)
+    from web import actions, metrics, pages  # noqa: PLC0415  (routes register on import)
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(actions.bp)
+    app.register_blueprint(metrics.bp)
     return app
 
 

@@ -51,6 +51,7 @@ from handoff.db import SessionFactory
 from handoff.errors import StorageError
 from handoff.intake import is_spent, receive_message, spend_token
 from handoff.settings import Settings
+from handoff.telemetry import Telemetry
 from webhooks.postmark import read_postmark
 from webhooks.providers import (BadPayload, Mail, NotAuthentic, has_basic_auth,
                                 read_mailgun, read_sendgrid)
@@ -86,10 +87,13 @@ PROVIDERS = (
 
 
 def inbound_blueprint(settings: Settings, sessions: SessionFactory, clock: Clock | None = None,
-                      on_stored: Callable[[int], object] | None = None) -> Blueprint:
+                      on_stored: Callable[[int], object] | None = None,
+                      telemetry: Telemetry | None = None) -> Blueprint:
     """The ``/inbound/<provider>`` routes, bound to these settings and this database.
-    ``on_stored(receipt)`` runs after each commit (``handoff serve`` wakes its worker)."""
-    door = _Door(settings, sessions, clock or (lambda: datetime.now(timezone.utc)), on_stored)
+    ``on_stored(receipt)`` runs after each commit (``handoff serve`` wakes its worker);
+    ``telemetry`` counts what each provider's route took and refused (``/metrics``)."""
+    door = _Door(settings, sessions, clock or (lambda: datetime.now(timezone.utc)), on_stored,
+                 telemetry or Telemetry())
     bp = Blueprint("inbound", __name__, url_prefix="/inbound")
     for provider in PROVIDERS:  # (settings refuse a *_AUTH that is not user:password)
         view = _view(door, provider)
@@ -108,10 +112,11 @@ def _view(door: _Door, provider: Provider) -> Callable[[], Response]:
 
 class _Door:
     def __init__(self, settings: Settings, sessions: SessionFactory, clock: Clock,
-                 on_stored: Callable[[int], object] | None) -> None:
+                 on_stored: Callable[[int], object] | None, telemetry: Telemetry) -> None:
         self.settings, self.sessions, self.clock = settings, sessions, clock
         self.on_stored = on_stored
         self.service = ServiceAddresses(settings)
+        self.telemetry = telemetry
 
     def take(self, provider: Provider) -> Response:
         secret = provider.secret(self.settings)
@@ -129,6 +134,7 @@ class _Door:
         except BadPayload as exc:
             log.warning("inbound %s from %s: bad request: %s", provider.name,
                         request.remote_addr, exc.reason)
+            self.telemetry.count_refused(provider.name, "bad_request")
             if exc.token is not None:
                 spend_token(self.sessions, exc.token, self.clock())
             return _answer(400, error=exc.reason)
@@ -142,6 +148,7 @@ class _Door:
             self._spend(provider, mail)
             log.warning("inbound %s from %s: no recipient of ours in %s", provider.name,
                         request.remote_addr, list(mail.rcpt_tos)[:10])
+            self.telemetry.count_refused(provider.name, "no_recipient")
             return _answer(provider.not_ours_status, stored=None,
                            refused="no recipient is an address of this service")
         return self._store(provider, mail, ours)
@@ -178,6 +185,7 @@ class _Door:
         except StorageError as exc:
             log.warning("inbound %s from %s: not stored, asking for a retry: %s",
                         provider.name, request.remote_addr, str(exc).splitlines()[0][:300])
+            self.telemetry.count_refused(provider.name, "storage_failed")
             response = _answer(503, error="cannot store the message now; try again")
             response.headers["Retry-After"] = "60"
             return response
@@ -186,16 +194,19 @@ class _Door:
                 self.on_stored(receipt)
             except Exception:  # the message is stored; a missed wake-up only delays it
                 log.exception("inbound %s: on_stored(%s) failed", provider.name, receipt)
+        self.telemetry.count_received(provider.name)
         return _answer(200, stored=receipt)
 
     def _too_large(self, provider: Provider, what: str) -> Response:
         log.warning("inbound %s from %s: %s is over the size limit (%s bytes)",
                     provider.name, request.remote_addr, what, self.settings.max_message_size)
+        self.telemetry.count_refused(provider.name, "too_large")
         return _answer(413, error=f"{what} is over the size limit")
 
     def _refuse(self, provider: Provider, reason: str, *, basic: bool) -> Response:
         log.warning("inbound %s from %s refused: %s", provider.name, request.remote_addr,
                     reason)
+        self.telemetry.count_refused(provider.name, "not_authenticated")
         response = _answer(401, error="not authenticated")
         if basic:
             response.headers["WWW-Authenticate"] = 'Basic realm="handoff inbound"'
