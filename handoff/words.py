@@ -19,6 +19,9 @@ from handoff.deadlines import zone
 LOCALE = "en"
 _NEAR_DAYS = {-1: "yesterday", 0: "today", 1: "tomorrow"}
 _JUST_NOW = timedelta(minutes=1)
+# babel rounds to the largest unit the span reaches this much of: at 1, six days stay
+# "6 days" (its default, 0.85, already says "1 week")
+_THRESHOLD = 1.0
 
 
 def as_instant(at: datetime | str) -> datetime:
@@ -55,14 +58,16 @@ def format_relative(at: datetime | str, now: datetime) -> str:
     delta = as_instant(at) - as_instant(now)
     if abs(delta) < _JUST_NOW:
         return "just now"
-    return format_timedelta(delta, add_direction=True, granularity="minute", locale=LOCALE)
+    return format_timedelta(delta, add_direction=True, granularity="minute",
+                            threshold=_THRESHOLD, locale=LOCALE)
 
 
 def format_span(span: timedelta) -> str:
     """"2 days", "40 minutes": a length of time without a direction."""
     if abs(span) < _JUST_NOW:
         return "under a minute"
-    return format_timedelta(abs(span), granularity="minute", locale=LOCALE)
+    return format_timedelta(abs(span), granularity="minute", threshold=_THRESHOLD,
+                            locale=LOCALE)
 
 
 def format_due(deadline: datetime | str, now: datetime, *, is_open: bool = True) -> str:
