@@ -108,3 +108,70 @@ def test_dev_outbox_mail_opens_as_a_page_with_clickable_links(flow, client):
     raw = client.get(f"/outbox/{name}?raw=1")
     assert raw.mimetype == "message/rfc822"
     assert client.get("/outbox/..%2Fhandoff.db").status_code == 404
+
+
+def test_no_microseconds_anywhere_on_the_pages(flow, client, clock, sessions):
+    """Times are kept to the microsecond; a person never reads one: the timeline, the
+    mail table, the failed-mail list and the dev outbox say when in words, and the
+    exact value in <time datetime> stops at the second."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import select
+
+    from handoff.models import OutboxMail
+
+    clock.now = datetime(2026, 11, 23, 9, 30, 12, 345678, tzinfo=timezone.utc)
+    flow.submit(handoff_mail())
+    with sessions.begin() as session:
+        mail = session.scalars(select(OutboxMail).order_by(OutboxMail.id)).first()
+        mail.status, mail.last_error = "failed", "550 5.1.1 no such user"
+    clock.advance(minutes=5)
+    name = sorted(p.name for p in flow.settings.outbox_dir.glob("*.eml"))[0]
+    for path in ("/", "/h/H-1", f"/outbox/{name}"):
+        html = client.get(path).get_data(as_text=True)
+        assert "345678" not in html and "12.34" not in html, path
+        assert "today, 10:30" in html, path  # Berlin's wall clock, in words
+    index = client.get("/").get_data(as_text=True)
+    assert 'id="failed-mail"' in index and 'datetime="2026-11-23T09:30:12Z"' in index
+    page = client.get("/h/H-1").get_data(as_text=True)
+    assert ('<time datetime="2026-11-23T09:30:12Z" title="Mon 23 Nov 2026, 10:30 '
+            '(Europe/Berlin)">today, 10:30</time>') in page
+    assert "ana@corp.test</span> handed it off" in page
+    assert "service</span> offered it to bob@corp.test" in page
+
+
+def test_the_page_puts_overdue_first_then_longest_waiting_the_api_newest_first(
+        flow, client, clock):
+    """H-3 is overdue, H-1 has waited longest, H-2 waits less, H-4 has ended: the page
+    reads 3, 1, 2, 4; the API (SPEC 11) still lists newest first."""
+    from datetime import datetime, timezone
+
+    def submit(n: int, **kwargs: str) -> None:
+        flow.submit(handoff_mail(message_id=f"<{n}@corp.test>", subject=f"Job {n}",
+                                 **kwargs))
+
+    submit(1, body="Please look at it.\nDone when: done\n")
+    clock.advance(hours=2)
+    submit(2, body="Please look at it too.\nDone when: done\n")
+    clock.advance(hours=1)
+    submit(3, body="Deadline: today 5pm\n")
+    offer = mail_to(flow.submit(handoff_mail(message_id="<4@corp.test>", subject="Job 4",
+                                             to="carol@corp.test")), "carol@corp.test")
+    client.post(links_of(offer)["Decline"], data={"note": "not mine"})
+    clock.now = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
+
+    html = client.get("/").get_data(as_text=True)
+    order = sorted(("H-1", "H-2", "H-3", "H-4"), key=lambda r: html.index(f'data-ref="{r}"'))
+    assert order == ["H-3", "H-1", "H-2", "H-4"]
+    assert ">yesterday, 17:00</time>" in html and ">17 hours overdue</time>" in html
+    assert "1 overdue" in html
+    listing = client.get("/api/handoffs").get_json()["handoffs"]
+    assert [h["ref"] for h in listing] == ["H-4", "H-3", "H-2", "H-1"]
+    assert listing[1]["deadline"] == "2026-11-23T16:00:00Z"  # the API keeps ISO UTC
+
+
+def test_dev_outbox_is_listed_by_when_to_whom_and_what(flow, client):
+    flow.submit(handoff_mail())
+    html = client.get("/").get_data(as_text=True)
+    assert "Re: Renew the TLS certificate [H-1]</a>" in html
+    assert "Bob Builder &lt;bob@corp.test&gt;" in html and ">today, 10:30</time>" in html

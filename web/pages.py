@@ -161,4 +161,5 @@ def outbox_mail(name: str) -> Any:
     body = mail.get_body(("plain",)) if isinstance(mail, EmailMessage) else None
     text = body.get_content() if body is not None else ""
     headers = {h: str(mail.get(h, "")) for h in ("From", "To", "Subject", "Date")}
-    return render_template("outbox_mail.html.j2", name=name, headers=headers, text=text)
+    return render_template("outbox_mail.html.j2", name=name, headers=headers, text=text,
+                           written=_outbox_entry(path)["at"])
