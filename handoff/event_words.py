@@ -1,8 +1,8 @@
 """What each timeline event says on the status page, after the name of who did it:
 "ana@corp.test *handed it off*", "service *offered it to* bob@corp.test".
 
-A table a reader can scan (habit 3).  ``{to}``, ``{address}``, ``{missing}`` and
-``{fields}`` come from the event's detail.  A kind not listed (a new one, or one of the
+A table a reader can scan (habit 3).  ``{to}``, ``{missing}``, ``{new_owner}`` and the
+like come from the event's detail.  A kind not listed (a new one, or one of the
 reports' ``received_*``) reads as its name: "received delay warning".
 """
 
@@ -33,6 +33,13 @@ EVENT_WORDS: dict[str, str] = {
     "owner_mailbox_challenge": "got a challenge from the owner's mailbox",
     "mail_failed": "could not deliver a mail",
     "command_refused": "did not act on a reply's command",
+    "handed_on": "handed it on to {new_owner}",
+    "needs_decision": "marked it as needing a decision by {decider}",
+    "decision_rule_matched": "matched a decision rule",
+    "decided": "decided",
+    "clarity_asked": "asked {to} whether the handoff was clear",
+    "clarity_not_asked": "did not ask whether the handoff was clear",
+    "clarity_answered": "said whether the handoff was clear: {answer}",
 }
 # the service closing a handoff nobody confirmed reads differently from the sender's confirm
 _SYSTEM_WORDS = {"closed": "closed it"}
@@ -58,4 +65,7 @@ def _as_words(value: Any) -> str:
 
 class _Blank(dict[str, str]):
     def __missing__(self, key: str) -> str:
-        return "someone" if key in ("to", "address") else "?"
+        return "someone" if key in _PEOPLE else "?"
+
+
+_PEOPLE = frozenset({"to", "address", "new_owner", "decider"})
