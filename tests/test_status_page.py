@@ -164,7 +164,7 @@ def test_the_page_puts_overdue_first_then_longest_waiting_the_api_newest_first(
     order = sorted(("H-1", "H-2", "H-3", "H-4"), key=lambda r: html.index(f'data-ref="{r}"'))
     assert order == ["H-3", "H-1", "H-2", "H-4"]
     assert ">yesterday, 17:00</time>" in html and ">17 hours overdue</time>" in html
-    assert "1 overdue" in html
+    assert "<title>(1 overdue) Handoffs</title>" in html  # the tab a lead keeps open
     listing = client.get("/api/handoffs").get_json()["handoffs"]
     assert [h["ref"] for h in listing] == ["H-4", "H-3", "H-2", "H-1"]
     assert listing[1]["deadline"] == "2026-11-23T16:00:00Z"  # the API keeps ISO UTC
