@@ -47,11 +47,12 @@ def create_app(
     app.jinja_env.filters["when"] = lambda at: format_instant(at, settings.timezone)
     # the page's shorter forms in words, each a <time> with the exact value one hover away
     install_page_filters(app.jinja_env, settings.timezone, app.extensions["handoff"]["clock"])
-    from web import actions, metrics, pages  # noqa: PLC0415  (routes register on import)
+    from web import actions, figures, metrics, pages  # noqa: PLC0415  (routes register on import)
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(actions.bp)
     app.register_blueprint(metrics.bp)
+    app.register_blueprint(figures.bp)
     return app
 
 
