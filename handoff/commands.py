@@ -1,5 +1,8 @@
 """Reply commands (SPEC 4): a first line of ``accept``, ``done``, ``decline: reason`` or
-``need info: question`` in a reply acts like the matching link.
+``need info: question`` in a reply acts like the matching link; so do the sender's
+``confirm``, ``reopen: ...``, ``cancel: ...``, the owner's or the sender's
+``hand on: carol@example.com`` (lines below it are a note for the new owner), and the
+decision owner's ``decided: what was decided`` (SPEC 6).
 
 A command counts only when it arrived at the reply address the service minted for that
 handoff and that person (an HMAC: nobody else has it), from that person's address.  A
@@ -37,6 +40,12 @@ COMMANDS: dict[str, Action] = {
     "reopen": Action.REOPEN,
     "cancel": Action.CANCEL,
     "snooze": Action.SNOOZE,
+    "hand on": Action.HAND_ON,
+    "hand-on": Action.HAND_ON,
+    "hand over": Action.HAND_ON,
+    "hand it on": Action.HAND_ON,
+    "decided": Action.DECIDE,
+    "decision": Action.DECIDE,
 }
 _FIRST_LINE = re.compile(
     r"^\s*(?P<word>" + "|".join(sorted(map(re.escape, COMMANDS), key=len, reverse=True))

@@ -28,12 +28,13 @@ from handoff.packet import Packet, build_packet, strip_quoted
 from handoff.parsing import ParsedMessage, parse_message
 from handoff.people import ensure_person
 from handoff.settings import Settings
-from handoff.states import TRANSITIONS, Action, Role, Status
+from handoff.states import Action, Role, Status
 from handoff.telemetry import Telemetry
 from handoff.threads import ThreadMatch, find_thread
 from handoff.workflows import policy_for
 from handoff.reports import note_report
-from handoff.workflow import add_comment, open_handoff, perform_action, role_of, supply_packet
+from handoff.workflow import (add_comment, may_act, open_handoff, perform_action, role_of,
+                              supply_packet)
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -345,6 +346,7 @@ def _open_from_message(session: Session, settings: Settings, service: ServiceAdd
         origin_references=list(message.references),
         now=now,
         required=workflow.required,
+        decisions=workflow.decisions,
     )
 
 
@@ -359,16 +361,17 @@ def _take_reply(session: Session, settings: Settings, service: ServiceAddresses,
     role = role_of(handoff, author)
     command = read_command(text)
     # a command only from the one who may give it: the sender's "Done." answering a
-    # question is an answer, not a refused "done"
-    if command is not None and TRANSITIONS[command.action].actor is role:
+    # question is an answer, not a refused "done" (nor is her "Decided: ..." line)
+    if command is not None and may_act(handoff, author, command.action):
         take_command(session, service, handoff, author, command, reading.envelope.rcpt_tos,
                      now)
         return
     if role is Role.SENDER and handoff.status == Status.INCOMPLETE:
         named = reading.packet.owner
         owner = ensure_person(session, named[1], named[0], now) if named else None
+        policy = policy_for(settings, handoff.workflow)
         supply_packet(session, service, handoff, author, reading.packet, owner, now=now,
-                      required=policy_for(settings, handoff.workflow).required)
+                      required=policy.required, decisions=policy.decisions)
         return
     if role is Role.SENDER and handoff.status == Status.NEEDS_INFO:
         try:

@@ -46,6 +46,13 @@ MAIL_KINDS: dict[str, MailKind] = {
                               "the owner's mailbox refused it: notice to the sender"),
     "owner_challenged": MailKind(False, False, "the owner's mailbox asks the sender to "
                                                "prove to be a person: notice to the sender"),
+    # decision rules (SPEC 6), the clarity question and hand on (SPEC 4): issue 11
+    "decision_needed": MailKind(True, True, "decision needed: to the decision owner"),
+    "decided": MailKind(False, True, "decided: notice to the sender and the owner"),
+    "clarity": MailKind(False, True, "closed: notice to the owner, asking whether the "
+                                     "handoff was clear"),
+    "released": MailKind(False, False, "handed on: the previous owner is released"),
+    "handed_on": MailKind(False, False, "handed on: notice to the sender"),
 }
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from handoff.errors import NotFound
+from handoff.hand_on import owner_chain
 from handoff.models import Event, Handoff, OutboxMail, Person, WebhookDelivery
 from handoff.packet import FIELDS
 from handoff.states import BALL, OPEN_STATES, Role, Status
@@ -59,7 +60,19 @@ def summarize(handoff: Handoff, now: datetime) -> dict[str, Any]:
         "last_activity_at": iso(handoff.last_activity_at),
         "owner_away": iso(handoff.owner_away_since),  # since an out-of-office reply
         "owner_unreachable": handoff.owner_unreachable,  # why mail to them bounced
+        "decision": decision_view(handoff),  # SPEC 6: None when no rule fired
     }
+
+
+def decision_view(handoff: Handoff) -> dict[str, Any] | None:
+    """The "needs decision" mark: why, who decides, and what was decided (when)."""
+    if not handoff.needs_decision:
+        return None
+    decider = handoff.decision_owner
+    return {"needed": handoff.needs_decision,
+            "owner": decider.address if decider is not None else None,
+            "pending": handoff.decided_at is None,
+            "decided_at": iso(handoff.decided_at), "decision": handoff.decision}
 
 
 def packet_view(handoff: Handoff) -> dict[str, Any]:
@@ -77,13 +90,15 @@ def event_view(event: Event) -> dict[str, Any]:
 
 
 def detail(session: Session, handoff: Handoff, now: datetime) -> dict[str, Any]:
-    events = session.scalars(select(Event).where(Event.handoff_id == handoff.id)
-                             .order_by(Event.at, Event.id))
+    events = list(session.scalars(select(Event).where(Event.handoff_id == handoff.id)
+                                  .order_by(Event.at, Event.id)))
     return {
         **summarize(handoff, now),
         "packet": packet_view(handoff),
         "problems": list(handoff.problems or []),
         "events": [event_view(e) for e in events],
+        # every owner in order when it was handed on (SPEC 4: "the chain is kept")
+        "chain": owner_chain(events, handoff.owner.address if handoff.owner else None),
     }
 
 

@@ -1,23 +1,37 @@
 """State changes: each is transition + timeline event + outbox rows, in the caller's one
-transaction.  Whether an action is allowed is read from ``states.TRANSITIONS``."""
+transaction.  Whether an action is allowed is read from ``states.TRANSITIONS`` (who, from
+which state) and the few gates of :func:`refusal` (a decision awaited before "done").
+Hand on, decisions and the clarity question live in their own modules."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Callable
 
 from sqlalchemy.orm import Session
 
 from handoff.addresses import ServiceAddresses
+from handoff.clarity import answer_clarity, tell_owner_closed
 from handoff.deadlines import names_a_time, resolve_deadline
+from handoff.deciding import decide, decide_refusal, done_refusal, mark_decision
+from handoff.decisions import DecisionRule
 from handoff.errors import ActionRefused
-from handoff.models import Event, Handoff, Person
+from handoff.hand_on import hand_on
+from handoff.lifecycle import (ENDED, LIMBO, holds, may_act, person_for, record_event,
+                               role_of, set_status)
+from handoff.models import Handoff, Person
 from handoff.outbox import queue_mail
 from handoff.packet import RECOMMENDED_DEFAULT, REQUIRED_DEFAULT, Packet
-from handoff.states import BALL, TRANSITIONS, Action, Role, Status
-from handoff.webhook_events import queue_webhook_event
+from handoff.states import (BALL, CLARITY_ANSWERS, SAME, TRANSITIONS, Action, Role,
+                            Status)
 
-# Who hears of an action, by which mail (SPEC 4, "who is told").
+__all__ = ["ENDED", "LIMBO", "add_comment", "auto_close", "may_act", "open_handoff",
+           "perform_action", "person_for", "record_event", "refusal", "role_of", "snooze",
+           "supply_packet"]
+_set_status = set_status  # the name earlier callers import
+
+# Who hears of an action, by which mail (SPEC 4, "who is told").  Hand on, decide and the
+# clarity answers tell their own (hand_on.py, deciding.py, clarity.py).
 ACTION_MAILS: dict[Action, tuple[str, Role]] = {
     Action.ACCEPT: ("accepted", Role.SENDER),
     Action.NEED_INFO: ("question", Role.SENDER),
@@ -39,63 +53,11 @@ EVENT_KINDS: dict[Action, str] = {
     Action.REOPEN: "reopened",
     Action.CANCEL: "cancelled",
 }
-
-
-def record_event(
-    session: Session,
-    handoff: Handoff,
-    kind: str,
-    how: str,
-    now: datetime,
-    actor: Person | None = None,
-    **detail: Any,
-) -> Event:
-    event = Event(handoff_id=handoff.id, at=now, actor_id=actor.id if actor else None,
-                  kind=kind, how=how, detail=detail)
-    session.add(event)
-    queue_webhook_event(session, handoff, kind, how, actor.address if actor else None,
-                        detail, now)
-    return event
-
-
-def role_of(handoff: Handoff, person: Person) -> Role:
-    if handoff.owner_id == person.id:
-        return Role.OWNER
-    if handoff.sender_id == person.id:
-        return Role.SENDER
-    return Role.NOBODY
-
-
-def person_for(handoff: Handoff, role: Role) -> Person | None:
-    return {Role.OWNER: handoff.owner, Role.SENDER: handoff.sender}.get(role)
-
-
-# Where a handoff waits with nobody acting on it yet: its "time in limbo" (issue 11)
-LIMBO = frozenset({Status.OFFERED, Status.NEEDS_INFO})
-ENDED = frozenset({Status.CLOSED, Status.DECLINED, Status.CANCELLED})
-
-
-def _set_status(handoff: Handoff, status: Status, now: datetime) -> None:
-    """Every change of state goes through here: it keeps the ball, the chase clock and
-    the milestones the figures read (offered, accepted, done, ended, time in limbo)."""
-    leaving = Status(handoff.status) if handoff.status else None
-    if leaving in LIMBO and handoff.state_changed_at is not None:
-        waited = int((now - handoff.state_changed_at).total_seconds())
-        handoff.limbo_seconds = (handoff.limbo_seconds or 0) + max(waited, 0)
-    if status is Status.OFFERED and leaving is not Status.NEEDS_INFO:
-        handoff.offered_at = now  # a new offer (also to a new owner) starts the count
-    if status is Status.ACCEPTED and (handoff.accepted_at is None or (
-            handoff.offered_at is not None and handoff.accepted_at < handoff.offered_at)):
-        handoff.accepted_at = now
-    if status is Status.DONE:
-        handoff.done_at = now
-    if status in ENDED:
-        handoff.ended_at = now
-    handoff.status = status
-    handoff.ball = BALL[status][0]
-    handoff.state_changed_at = now
-    handoff.last_activity_at = now
-    handoff.next_chase_at = now  # the next chase pass works out what is due now
+# Beyond who and from which state: what else an action waits for (None: nothing).
+GATES: dict[Action, Callable[[Handoff, Person], str | None]] = {
+    Action.DONE: done_refusal,
+    Action.DECIDE: lambda handoff, _actor: decide_refusal(handoff),
+}
 
 
 def open_handoff(
@@ -111,8 +73,10 @@ def open_handoff(
     origin_references: list[str],
     now: datetime,
     required: tuple[str, ...] = REQUIRED_DEFAULT,
+    decisions: tuple[DecisionRule, ...] = (),
 ) -> Handoff:
-    """Create a handoff from a packet: offered when complete, else incomplete (SPEC 2)."""
+    """Create a handoff from a packet: offered when complete, else incomplete (SPEC 2);
+    the workflow's ``decisions`` rules are read when it is offered (SPEC 6)."""
     missing = packet.missing(required)
     status = Status.INCOMPLETE if missing or owner is None else Status.OFFERED
     handoff = Handoff(
@@ -142,7 +106,7 @@ def open_handoff(
                  workflow=workflow, owner=owner.address if owner else None)
     if status is Status.OFFERED:
         assert owner is not None
-        _offer(session, service, handoff, owner, sender, now)
+        _offer(session, service, handoff, owner, sender, now, decisions)
     else:
         _ask_for_missing(session, service, handoff, sender, missing,
                          list(packet.owner_candidates), now)
@@ -150,12 +114,17 @@ def open_handoff(
 
 
 def _offer(session: Session, service: ServiceAddresses, handoff: Handoff, owner: Person,
-           sender: Person, now: datetime) -> None:
+           sender: Person, now: datetime, decisions: tuple[DecisionRule, ...]) -> None:
+    """The first offer: to the owner, a receipt to the sender, and when a decision rule
+    fires, the decision owner's own "decision needed" mail with its Decide link."""
+    decider = mark_decision(session, handoff, decisions, now)
     record_event(session, handoff, "offered", "system", now, None, to=owner.address)
     queue_mail(session, service, handoff, "offer", owner, now)
     recommended = [n for n in RECOMMENDED_DEFAULT if not handoff.packet.get(n)]
     queue_mail(session, service, handoff, "receipt", sender, now,
                {"missing_recommended": recommended})
+    if decider is not None:
+        queue_mail(session, service, handoff, "decision_needed", decider, now)
 
 
 def _ask_for_missing(session: Session, service: ServiceAddresses, handoff: Handoff,
@@ -184,6 +153,7 @@ def supply_packet(
     *,
     now: datetime,
     required: tuple[str, ...] = REQUIRED_DEFAULT,
+    decisions: tuple[DecisionRule, ...] = (),
 ) -> bool:
     """The sender's reply to the checklist of an incomplete handoff (SPEC 2): the lines it
     states join the packet (a later line replaces an earlier one); once nothing required
@@ -213,9 +183,26 @@ def supply_packet(
         _ask_for_missing(session, service, handoff, sender, missing,
                          list(supplied.owner_candidates), now)
         return False
-    _set_status(handoff, Status.OFFERED, now)
-    _offer(session, service, handoff, handoff.owner, sender, now)
+    set_status(handoff, Status.OFFERED, now)
+    _offer(session, service, handoff, handoff.owner, sender, now, decisions)
     return True
+
+
+def refusal(handoff: Handoff, action: Action, actor: Person) -> str | None:
+    """Why ``actor`` may not take ``action`` now; None when they may.  Links (GET and
+    POST) and reply commands ask the same question."""
+    rule = TRANSITIONS[action]
+    if not may_act(handoff, actor, action):
+        if Role.OWNER in rule.actors and handoff.owner is not None and \
+                Role.SENDER not in rule.actors:
+            return (f"{handoff.ref} is with {handoff.owner.address}: only its owner may "
+                    f"{rule.label.lower()}.")
+        return f"only the {' or the '.join(map(str, rule.actors))} may {action}"
+    current = Status(handoff.status)
+    if current not in rule.sources:
+        return f"{handoff.ref} is {current}; {action} is not possible now"
+    gate = GATES.get(action)
+    return gate(handoff, actor) if gate is not None else None
 
 
 def perform_action(
@@ -228,32 +215,45 @@ def perform_action(
     how: str,
     now: datetime,
     note: str = "",
+    address: str = "",
 ) -> Handoff:
-    """Apply one action of SPEC 4's table, or raise :class:`ActionRefused`."""
+    """Apply one action of SPEC 4's table, or raise :class:`ActionRefused`.  ``address``
+    is the new owner of a hand on (else its note's first line is read for it)."""
+    reason = refusal(handoff, action, actor)
+    if reason is not None:
+        raise ActionRefused(reason, handoff_ref=handoff.ref)
+    rule = TRANSITIONS[action]
+    if rule.note_required and not note.strip():
+        raise ActionRefused(f"{rule.note_prompt}: please write it.", handoff_ref=handoff.ref)
     if action is Action.SNOOZE:
         return snooze(session, handoff, actor, note, how=how, now=now)
-    rule = TRANSITIONS[action]
-    if role_of(handoff, actor) is not rule.actor:
-        raise ActionRefused(f"only the {rule.actor} may {action}", handoff_ref=handoff.ref)
+    if action is Action.HAND_ON:
+        if not address.strip():
+            address, _, note = note.strip().partition("\n")
+        return hand_on(session, service, handoff, actor, address, note, how=how, now=now)
+    if action is Action.DECIDE:
+        return decide(session, service, handoff, actor, note, how=how, now=now)
+    if action in CLARITY_ANSWERS:
+        return answer_clarity(session, handoff, actor, action, note, how=how, now=now)
     current = Status(handoff.status)
-    if current not in rule.sources:
-        raise ActionRefused(f"{handoff.ref} is {current}; {action} is not possible now",
-                            handoff_ref=handoff.ref)
     target = rule.target
     if target is None:  # the answer to a question returns to where it was asked
         target = Status(handoff.previous_status or Status.OFFERED)
+    assert isinstance(target, Status) and target != SAME
     handoff.previous_status = current
-    _set_status(handoff, target, now)
-    if rule.actor is Role.OWNER:
+    set_status(handoff, target, now)
+    if holds(handoff, actor, Role.OWNER):
         handoff.owner_away_since = None  # acting is being back
     note = note.strip()[:5000]
     record_event(session, handoff, EVENT_KINDS[action], how, now, actor,
                  **({"note": note} if note else {}), **{"from": str(current), "to": str(target)})
     kind, role = ACTION_MAILS[action]
     recipient = person_for(handoff, role)
-    if recipient is not None:
-        queue_mail(session, service, handoff, kind, recipient, now,
-                   {"note": note, "actor": actor.label})
+    context = {"note": note, "actor": actor.label}
+    if target is Status.CLOSED:  # the owner's one mail: closed, and "was it clear?"
+        tell_owner_closed(session, service, handoff, now, context)
+    elif recipient is not None:
+        queue_mail(session, service, handoff, kind, recipient, now, context)
     if action is Action.ACCEPT and handoff.deadline is not None and handoff.owner is not None:
         # the owner's own confirmation, carrying the deadline for their calendar (SPEC 7)
         queue_mail(session, service, handoff, "accepted_by_you", handoff.owner, now,
@@ -266,12 +266,9 @@ def snooze(session: Session, handoff: Handoff, actor: Person, until_words: str, 
     """The owner pauses chasing until a date (SPEC 4, 5); the state stays, nobody is
     told.  The words are read like a deadline ("Monday", "Dec 3"), in the service's
     default zone (per-person zones: docs/chasing.md)."""
-    rule = TRANSITIONS[Action.SNOOZE]
-    if role_of(handoff, actor) is not rule.actor:
-        raise ActionRefused("only the owner may snooze", handoff_ref=handoff.ref)
-    if Status(handoff.status) not in rule.sources:
-        raise ActionRefused(f"{handoff.ref} is {handoff.status}; snooze is not possible now",
-                            handoff_ref=handoff.ref)
+    reason = refusal(handoff, Action.SNOOZE, actor)
+    if reason is not None:
+        raise ActionRefused(reason, handoff_ref=handoff.ref)
     until = resolve_deadline(until_words or "tomorrow", now, "UTC")
     if until.at is None or until.at <= now:
         raise ActionRefused(f"snooze until {until_words!r}: give a date ahead",
@@ -288,15 +285,15 @@ def snooze(session: Session, handoff: Handoff, actor: Person, until_words: str, 
 
 def auto_close(session: Session, service: ServiceAddresses, handoff: Handoff,
                now: datetime) -> None:
-    """Done and never confirmed (SPEC 5): the service closes it and tells the owner."""
+    """Done and never confirmed (SPEC 5): the service closes it and tells the owner
+    (with the clarity question, clarity.py)."""
     handoff.previous_status = handoff.status
-    _set_status(handoff, Status.CLOSED, now)
+    set_status(handoff, Status.CLOSED, now)
     record_event(session, handoff, "closed", "system", now, None,
                  reason="done and not confirmed within five business days")
-    if handoff.owner is not None:
-        queue_mail(session, service, handoff, "closed", handoff.owner, now,
-                   {"note": "No confirmation came; the service closed it.",
-                    "actor": "handoff"})
+    tell_owner_closed(session, service, handoff, now,
+                      {"note": "No confirmation came; the service closed it.",
+                       "actor": "handoff", "auto": True})
 
 
 def add_comment(

@@ -5,9 +5,18 @@
     required = ["request", "owner", "done", "deadline"]
     escalation_contact = "lead@example.com"
 
+    [[workflows.sales-to-delivery.decisions]]
+    words = ["pricing", "contract*", "legal"]
+    amount_over = 10000
+    currency = "EUR"
+    owner = "cfo@example.com"
+    why = "pricing and contracts need the CFO"
+
 A workflow names the packet fields a handoff needs before it is offered (``request``
-and ``owner`` always), and who hears when chasing fails (issue 4).  A name with no
-table gets the default policy: the plus-address still files the handoff under it.
+and ``owner`` always), who hears when chasing fails (issue 4), and its decision rules
+(``handoff/decisions.py``: who must decide before a packet that fires one is done).  A
+name with no table gets the default policy: the plus-address still files the handoff
+under it.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from handoff.decisions import DecisionRule, read_rules
 from handoff.errors import ConfigError
 from handoff.packet import FIELDS, REQUIRED_DEFAULT
 from handoff.settings import Settings
@@ -27,6 +37,7 @@ class WorkflowPolicy:
     name: str
     required: tuple[str, ...] = REQUIRED_DEFAULT
     escalation_contact: str | None = None
+    decisions: tuple[DecisionRule, ...] = ()
 
 
 def policy_for(settings: Settings, name: str) -> WorkflowPolicy:
@@ -62,4 +73,5 @@ def _policy(name: str, table: Any) -> WorkflowPolicy:
     contact = table.get("escalation_contact")
     if contact is not None and (not isinstance(contact, str) or "@" not in contact):
         raise ConfigError(f"[workflows.{name}] escalation_contact must be an address")
-    return WorkflowPolicy(name, fields, contact.lower() if contact else None)
+    decisions = read_rules(f"[workflows.{name}]", table.get("decisions"))
+    return WorkflowPolicy(name, fields, contact.lower() if contact else None, decisions)

@@ -99,7 +99,8 @@ def test_need_info_goes_to_the_sender_and_her_reply_answers_it(flow, client, ses
     to_bob = mail_to(mails, "bob@corp.test")
     text = to_bob.get_body(("plain",)).get_content()
     assert "All three web hosts." in text and "> Which hosts?" not in text
-    assert set(links_of(to_bob)) == {"Accept", "Need info", "Decline", "Done", "Snooze"}
+    assert set(links_of(to_bob)) == {"Accept", "Need info", "Decline", "Done", "Snooze",
+                                     "Hand on"}
     with sessions() as session:
         assert session.scalar(select(func.count(Handoff.id))) == 1
 
@@ -137,7 +138,7 @@ def test_reopen_returns_the_ball_to_the_owner_with_fresh_links(flow, client, ses
     reopened = mail_to(flow.flush(), "bob@corp.test")
     assert "staging still has the old cert" in reopened.get_body(("plain",)).get_content()
     fresh = links_of(reopened)
-    assert set(fresh) == {"Need info", "Done", "Snooze"}
+    assert set(fresh) == {"Need info", "Done", "Snooze", "Hand on"}
     client.post(fresh["Done"])
     assert status_of(sessions) == "done"
 

@@ -36,8 +36,9 @@ def test_cc_makes_a_handoff_and_mails_offer_to_owner_and_receipt_to_sender(runni
     assert o.get_content_type() == "multipart/alternative"
     text = o.get_body(("plain",)).get_content()
     html = o.get_body(("html",)).get_content()
-    labels = re.findall(r"^\s+(Accept|Need info|Decline|Done|Snooze): http", text, re.M)
-    assert labels == ["Accept", "Need info", "Decline", "Done", "Snooze"]
+    labels = re.findall(r"^\s+(Accept|Need info|Decline|Done|Snooze|Hand on): http", text,
+                        re.M)
+    assert labels == ["Accept", "Need info", "Decline", "Done", "Snooze", "Hand on"]
     assert all(url in html for url in LINK.findall(text))
     assert LINK.findall(text)[0].startswith(running.settings.base_url)
 
@@ -80,7 +81,7 @@ def test_links_in_mail_hold_tokens_that_the_database_only_knows_hashed(running, 
     offer, _ = offer_and_receipt(sink, running)
     tokens = [u.rsplit("/", 1)[1] for u in LINK.findall(offer.message.get_body(("plain",))
                                                          .get_content())]
-    assert len(tokens) == 5 and all(len(t) >= 22 for t in tokens)  # >= 128 bits
+    assert len(tokens) == 6 and all(len(t) >= 22 for t in tokens)  # >= 128 bits
     with running.sessions() as session:
         stored = list(session.scalars(select(ActionToken.token_hash)))
     assert stored and not set(tokens) & set(stored)

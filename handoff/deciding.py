@@ -1,0 +1,88 @@
+"""A decision the workflow's rules ask for (SPEC 6): marked at the first offer, taken by
+the decision owner (link or reply ``decided: ...``), and awaited by "done".
+
+The mark is set once per handoff, when it is first offered (a packet completed by the
+sender's reply is read then).  A decision owner who is the sender or the owner needs no
+one else's decision: the rule is noted on the timeline and nothing waits.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from handoff.addresses import ServiceAddresses
+from handoff.decisions import DecisionRule, find_decision
+from handoff.lifecycle import record_event
+from handoff.models import Handoff, Person
+from handoff.outbox import queue_mail
+from handoff.people import ensure_person
+
+DECISION_LIMIT = 5000
+
+
+def is_pending(handoff: Handoff) -> bool:
+    return bool(handoff.needs_decision) and handoff.decided_at is None
+
+
+def mark_decision(session: Session, handoff: Handoff, rules: tuple[DecisionRule, ...],
+                  now: datetime) -> Person | None:
+    """Apply the workflow's rules to the packet; the decision owner when one must
+    decide (the caller mails them), else None."""
+    if handoff.needs_decision or not rules:
+        return None
+    needed = find_decision(rules, handoff.title, handoff.packet)
+    if needed is None:
+        return None
+    decider = ensure_person(session, needed.rule.owner, "", now)
+    if decider.id in (handoff.sender_id, handoff.owner_id):
+        who = "sender" if decider.id == handoff.sender_id else "owner"
+        record_event(session, handoff, "decision_rule_matched", "system", now, None,
+                     reason=needed.reason, decider=decider.address,
+                     note=f"{needed.reason}: the decision owner is the {who}, "
+                          "so nothing waits for another decision")
+        return None
+    handoff.needs_decision = needed.reason
+    handoff.decision_owner_id, handoff.decision_owner = decider.id, decider
+    record_event(session, handoff, "needs_decision", "system", now, None,
+                 reason=needed.reason, decider=decider.address, found=needed.found)
+    return decider
+
+
+def done_refusal(handoff: Handoff, actor: Person) -> str | None:
+    """Why the owner may not mark it done yet: a decision is awaited."""
+    if not is_pending(handoff):
+        return None
+    decider = handoff.decision_owner
+    who = "you" if decider is not None and decider.id == actor.id else (
+        f"{decider.label} <{decider.address}>" if decider is not None else "the decision owner")
+    return (f"{handoff.ref} waits for a decision by {who}: {handoff.needs_decision}. "
+            "It can be marked done once the decision is in.")
+
+
+def decide_refusal(handoff: Handoff) -> str | None:
+    if not handoff.needs_decision:
+        return f"{handoff.ref} needs no decision."
+    if handoff.decided_at is not None:
+        return f"{handoff.ref} was decided already: {handoff.decision}"
+    return None
+
+
+def decide(session: Session, service: ServiceAddresses, handoff: Handoff, actor: Person,
+           text: str, *, how: str, now: datetime) -> Handoff:
+    """Record the decision; the sender and the owner are told (the owner's mail carries
+    the "Done" link that was waiting for it).  Allowed-ness is checked by the caller
+    (``workflow.refusal``)."""
+    text = text.strip()[:DECISION_LIMIT]
+    handoff.decided_at = now
+    handoff.decision = text
+    handoff.last_activity_at = now
+    handoff.next_chase_at = now  # an action resets the chase timers (SPEC 5)
+    record_event(session, handoff, "decided", how, now, actor, note=text,
+                 reason=handoff.needs_decision)
+    for person in (handoff.sender, handoff.owner):
+        if person is not None and person.id != actor.id:
+            queue_mail(session, service, handoff, "decided", person, now,
+                       {"note": text, "actor": actor.label})
+    return handoff

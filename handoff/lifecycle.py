@@ -1,0 +1,88 @@
+"""What every change of a handoff shares: the timeline event, who is who, and the status
+with the milestones it keeps.  ``workflow``, ``hand_on``, ``deciding`` and ``clarity``
+build on these; ``workflow`` re-exports them for older callers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from handoff.models import Event, Handoff, Person
+from handoff.states import BALL, TRANSITIONS, Action, Role, Status
+from handoff.webhook_events import queue_webhook_event
+
+
+def record_event(
+    session: Session,
+    handoff: Handoff,
+    kind: str,
+    how: str,
+    now: datetime,
+    actor: Person | None = None,
+    **detail: Any,
+) -> Event:
+    event = Event(handoff_id=handoff.id, at=now, actor_id=actor.id if actor else None,
+                  kind=kind, how=how, detail=detail)
+    session.add(event)
+    queue_webhook_event(session, handoff, kind, how, actor.address if actor else None,
+                        detail, now)
+    return event
+
+
+def role_of(handoff: Handoff, person: Person) -> Role:
+    """The one role a person's mail is written for (owner before sender before decision
+    owner); permissions read :func:`holds` instead, since one person can hold two."""
+    for role in (Role.OWNER, Role.SENDER, Role.DECIDER):
+        if holds(handoff, person, role):
+            return role
+    return Role.NOBODY
+
+
+def holds(handoff: Handoff, person: Person, role: Role) -> bool:
+    ids = {Role.OWNER: handoff.owner_id, Role.SENDER: handoff.sender_id,
+           Role.DECIDER: handoff.decision_owner_id}
+    return ids.get(role) is not None and ids.get(role) == person.id
+
+
+def may_act(handoff: Handoff, person: Person, action: Action) -> bool:
+    """Whether ``person`` holds a role that may take ``action`` (states.TRANSITIONS)."""
+    return any(holds(handoff, person, role) for role in TRANSITIONS[action].actors)
+
+
+def person_for(handoff: Handoff, role: Role) -> Person | None:
+    return {Role.OWNER: handoff.owner, Role.SENDER: handoff.sender,
+            Role.DECIDER: handoff.decision_owner}.get(role)
+
+
+# Where a handoff waits with nobody acting on it yet: its "time in limbo" (issue 11)
+LIMBO = frozenset({Status.OFFERED, Status.NEEDS_INFO})
+ENDED = frozenset({Status.CLOSED, Status.DECLINED, Status.CANCELLED})
+
+
+def set_status(handoff: Handoff, status: Status, now: datetime, *,
+               new_offer: bool = False) -> None:
+    """Every change of state goes through here: it keeps the ball, the chase clock and
+    the milestones the figures read (offered, accepted, done, ended, time in limbo).
+    ``new_offer``: an offer to a new owner (a hand on), also from needs_info."""
+    leaving = Status(handoff.status) if handoff.status else None
+    if leaving in LIMBO and handoff.state_changed_at is not None:
+        waited = int((now - handoff.state_changed_at).total_seconds())
+        handoff.limbo_seconds = (handoff.limbo_seconds or 0) + max(waited, 0)
+    if status is Status.OFFERED and (new_offer or leaving is not Status.NEEDS_INFO):
+        handoff.offered_at = now  # a new offer (also to a new owner) starts the count
+    if status is Status.ACCEPTED and (handoff.accepted_at is None or (
+            handoff.offered_at is not None and handoff.accepted_at < handoff.offered_at)):
+        handoff.accepted_at = now
+    if status is Status.DONE:
+        handoff.done_at = now
+    if status in ENDED:
+        handoff.ended_at = now
+    elif leaving in ENDED:
+        handoff.ended_at = None  # handed on after a decline: open again
+    handoff.status = status
+    handoff.ball = BALL[status][0]
+    handoff.state_changed_at = now
+    handoff.last_activity_at = now
+    handoff.next_chase_at = now  # the next chase pass works out what is due now
