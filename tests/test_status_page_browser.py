@@ -1,7 +1,8 @@
 """The status page as a team lead sees it, in a real headless Chromium: overdue first, then
 what has waited longest; status as coloured badges that keep their words; deadlines and
 ages in words in the configured zone; no ISO stamps or microseconds in sight; no CSP
-violation.  Screenshots land in the test's tmp_path (index.png, handoff.png)."""
+violation; a phone needs no sideways scrolling.  Screenshots land in the test's
+tmp_path (index.png, handoff.png, done.png, index-phone.png)."""
 
 from __future__ import annotations
 
@@ -138,4 +139,15 @@ def test_a_team_lead_reads_overdue_first_in_words_with_coloured_badges(
     page.screenshot(path=str(tmp_path / "done.png"), full_page=True)
     assert "Wed 25 Nov, 15:40 carol@corp.test marked it done by link" in " ".join(
         page.inner_text("#timeline").split())
+
+    # on a phone: no sideways scrolling, each handoff a card with its facts labelled
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in ("/h/H-2", "/"):
+        page.goto(web + path)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+    page.screenshot(path=str(tmp_path / "index-phone.png"), full_page=True)
+    first = page.locator("#handoffs tbody tr").first
+    assert first.locator(".deadline").inner_text() == "Fri 27 Nov, 17:00 3 days overdue"
+    assert first.locator(".deadline").evaluate(
+        "e => getComputedStyle(e, '::before').content") == '"Deadline: "'
     assert not [m for m in console if "Content Security Policy" in m], console
