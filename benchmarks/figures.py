@@ -1,0 +1,217 @@
+"""The figures page's cost (issue 11, point 1): ``GET /figures`` with 100,000 handoffs
+in the database against the same page on an empty one, measured in the same run; the
+page must render in under 2x the empty page's time.
+
+The 100,000 handoffs are two years of a busy team (about 137 a day: some 4,100 in the
+default 30-day period), 150 owners, 400 senders, 6 workflows, most of them long closed,
+with milestones, deadlines, decisions and clarity answers as the service writes them.
+The databases are made by the real migrations and filled with plain sqlite3 (setup, not
+measured); the page is the real Flask app's, rendered by its test client, timed as the
+median of repeated renders after one warm-up.  Rows beyond the target: the JSON, and
+the page for the whole two years (``?since=730d``: every handoff in the period).
+
+Run with ``python -m benchmarks.figures``; ``make bench`` runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from benchmarks.report import RESULTS, code_version, machine, now_utc, table, write_results
+from handoff.db import make_engine, make_session_factory
+from handoff.migrate import upgrade_database
+from handoff.settings import load_settings
+
+TARGET = 2.0
+NOW = datetime(2026, 11, 24, 13, 5, tzinfo=timezone.utc)
+SPAN = timedelta(days=730)
+OWNERS, SENDERS = 150, 400
+WORKFLOWS = ("default", "sales-to-delivery", "support", "legal", "onboarding", "finance")
+HOUR = timedelta(hours=1)
+# rows as wide as the service writes them: a packet of stated fields and a paragraph
+PACKET = json.dumps({
+    "request": {"value": "Renew the TLS certificate on the billing hosts", "source": "stated"},
+    "details": {"value": "Hi Bob, the certificate on billing-1 and billing-2 runs out on "
+                "the 30th. The renewal needs the new CSR from the vault and a restart of "
+                "nginx on both hosts; the runbook is on the wiki. Please keep the old key "
+                "until the new one is live everywhere. " * 2, "source": "stated"},
+    "done": {"value": "the new certificate is live on both hosts", "source": "stated"},
+    "deadline": {"value": "Friday 5pm", "source": "stated", "at": "2026-11-27T16:00:00Z"},
+    "owner": {"value": "bob@corp.test", "source": "stated"},
+    "priority": {"value": "normal", "source": "inferred"},
+})
+
+
+def _ts(when: datetime | None) -> str | None:
+    """SQLAlchemy's SQLite DateTime text form (naive UTC), so comparisons hold."""
+    if when is None:
+        return None
+    return when.astimezone(timezone.utc).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _handoff(i: int, n: int, rng: random.Random) -> tuple[tuple[Any, ...], str | None]:
+    """One handoff's row, and its clarity answer (or None)."""
+    created = NOW - SPAN * (n - i) / n
+    age = NOW - created
+    owner = rng.randrange(1, OWNERS + 1)
+    sender = OWNERS + rng.randrange(1, SENDERS + 1)
+    offered = created if rng.random() > 0.08 else created + HOUR * rng.uniform(1, 48)
+    accepted = offered + HOUR * rng.lognormvariate(1.5, 1.2)
+    done = accepted + HOUR * rng.lognormvariate(3.5, 1.0)
+    closed = done + HOUR * rng.uniform(1, 60)
+    roll = rng.random()
+    if offered > NOW or roll < 0.03:
+        status, offered, accepted, done, ended = "incomplete", None, None, None, None
+        if age > timedelta(days=30):
+            status, ended = "cancelled", created + timedelta(days=20)
+    elif roll < 0.08:
+        status, accepted, done, ended = "declined", None, None, offered + HOUR * 5
+    elif roll < 0.11:
+        status, done, ended = "cancelled", None, accepted + HOUR * 30
+    elif accepted > NOW:
+        status, accepted, done, ended = rng.choice(("offered", "needs_info")), None, None, None
+    elif done > NOW:
+        status, done, ended = "accepted", None, None
+    elif closed > NOW:
+        status, ended = "done", None
+    else:
+        status, ended = "closed", closed
+    if status in ("offered", "needs_info", "accepted", "done", "incomplete"):
+        changed = max(t for t in (created, offered, accepted, done) if t is not None)
+    else:
+        changed = ended
+    wait = ((accepted or ended or NOW) - offered).total_seconds() if offered else 0
+    limbo = 0 if status in ("offered", "needs_info") else int(wait)
+    deadline = created + timedelta(days=rng.choice((1, 2, 3, 5, 8))) \
+        if rng.random() < 0.7 else None
+    decision = rng.random() < 0.05
+    decided = offered + HOUR * rng.lognormvariate(2, 1) if decision and offered else None
+    if decided and decided > NOW:
+        decided = None
+    answer = rng.choice(("clear",) * 6 + ("missing",) * 3 + ("unclear",)) \
+        if status == "closed" and rng.random() < 0.6 else None
+    row = (i, "Renew the TLS certificate on the billing hosts", status, "owner",
+           rng.choice(WORKFLOWS), sender, owner, PACKET, "[]", "[]", _ts(created), _ts(changed), _ts(changed), _ts(deadline),
+           _ts(offered), _ts(accepted), _ts(done), _ts(ended), limbo,
+           "pricing" if decision else None, 1 if decision else None, _ts(decided))
+    return row, answer
+
+
+def fill(path: Path, n: int) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.executemany("INSERT INTO people (id, address, display_name, created_at) "
+                     "VALUES (?, ?, '', ?)",
+                     ((i, f"person{i}@corp.test", _ts(NOW - SPAN))
+                      for i in range(1, OWNERS + SENDERS + 1)))
+    rng = random.Random(11)
+    answers: list[tuple[int, int, str, str]] = []
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        for i in range(1, n + 1):
+            row, answer = _handoff(i, n, rng)
+            if answer:
+                answers.append((i, row[6], answer, row[17]))
+            yield row
+
+    conn.executemany(
+        "INSERT INTO handoffs (id, title, status, ball, workflow, sender_id, owner_id, "
+        "packet, problems, origin_references, created_at, state_changed_at, "
+        "last_activity_at, deadline, offered_at, accepted_at, done_at, ended_at, "
+        "limbo_seconds, needs_decision, decision_owner_id, decided_at) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows())
+    conn.executemany("INSERT INTO clarity_answers (handoff_id, person_id, answer, "
+                     "answered_at) VALUES (?,?,?,?)", answers)
+    conn.commit()
+    conn.execute("ANALYZE")
+    conn.close()
+
+
+def time_page(path: Path, workdir: Path, url: str, repeat: int) -> tuple[float, int]:
+    """The median time of ``repeat`` renders of ``url`` (after one warm-up), and the
+    page's size."""
+    from web import create_app
+
+    settings = load_settings(environ={}, data_dir=workdir, database_url=f"sqlite:///{path}",
+                             service_address="handoff@bench.test", secret_key="bench" * 8,
+                             timezone="Europe/Berlin")
+    engine = make_engine(settings.database_url)
+    client = create_app(settings, make_session_factory(engine), clock=lambda: NOW).test_client()
+    first = client.get(url)
+    assert first.status_code == 200, first.data[:500]
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        client.get(url)
+        times.append(time.perf_counter() - start)
+    engine.dispose()
+    return statistics.median(times), len(first.data)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.figures", description=__doc__)
+    p.add_argument("--handoffs", type=int, default=100_000)
+    p.add_argument("--repeat", type=int, default=15)
+    p.add_argument("--no-results", action="store_true")
+    args = p.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="handoff-figures-bench-"))
+    try:
+        empty = work / "empty.db"
+        engine = make_engine(f"sqlite:///{empty}")
+        upgrade_database(engine)
+        engine.dispose()  # checkpoints the WAL into the file we copy
+        full = work / "full.db"
+        shutil.copy(empty, full)
+        t0 = time.perf_counter()
+        fill(full, args.handoffs)
+        print(f"filled {args.handoffs:,} handoffs in {time.perf_counter() - t0:.1f} s",
+              file=sys.stderr)
+        cases = [("page, empty database", empty, "/figures"),
+                 (f"page, {args.handoffs:,} handoffs", full, "/figures"),
+                 ("JSON, empty database", empty, "/api/figures"),
+                 (f"JSON, {args.handoffs:,} handoffs", full, "/api/figures"),
+                 (f"page, {args.handoffs:,} handoffs, ?since=730d", full,
+                  "/figures?since=730d")]
+        timed = {name: time_page(path, work, url, args.repeat) for name, path, url in cases}
+        base = timed["page, empty database"][0]
+        ratio = timed[cases[1][0]][0] / base
+        verdict = "met" if ratio < TARGET else "MISSED"
+        m = machine()
+        rows = [("figures, SQLite", "render (median)", "vs empty page", "size")]
+        rows += [(name, f"{t * 1000:.1f} ms", f"{t / base:.2f}x", f"{size // 1024} KiB")
+                 for name, (t, size) in timed.items()]
+        md = "\n".join([
+            f"## Figures page: {now_utc()}", "",
+            f"Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}; SQLite "
+            f"{m['sqlite']}.  Code: {code_version()}.  `GET /figures` (default: the last "
+            f"30 days, by owner) through the Flask test client as of {NOW.isoformat()}, "
+            f"median of {args.repeat} renders after a warm-up; {args.handoffs:,} handoffs "
+            "over two years (about 4,100 in the period), 150 owners, 400 senders, 6 "
+            "workflows.", "",
+            table(rows), "",
+            f"- {args.handoffs:,} handoffs / empty page: **{ratio:.2f}x** (target < "
+            f"{TARGET:g}x): **{verdict}**.",
+        ])
+        print(md)
+        if not args.no_results:
+            write_results(md, RESULTS, name="figures")
+        print(json.dumps({k: v[0] for k, v in timed.items()}), file=sys.stderr)
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

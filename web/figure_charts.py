@@ -1,0 +1,153 @@
+"""The figures page's charts: server-rendered SVG from pygal, inlined in the page.
+
+No script: pygal's JavaScript (tooltips) is switched off (``js=[]``), so the page's
+Content-Security-Policy keeps ``default-src 'none'`` with no script source at all.  The
+SVG carries its own ``<style>`` (scoped to the chart's id by pygal); the page's policy
+allows inline styles (``style-src 'unsafe-inline'``, as the status page has always
+needed), and that is all it needs.  Labels (addresses, workflow names: mail is hostile)
+are escaped by pygal's XML writer before the SVG is inlined.
+
+One horizontal bar chart per figure, a bar per group, biggest group first, "all" on
+top as the yardstick.  The table beside each chart carries the exact numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import pygal
+from markupsafe import Markup
+from pygal.style import Style
+
+from handoff.figure_sql import AGE_BUCKETS, CLARITY_ANSWERS
+from handoff.figures import Result, Row
+
+_LOOK: dict[str, Any] = dict(
+    background="#ffffff", plot_background="#ffffff", foreground="#333333",
+    foreground_strong="#222222", foreground_subtle="#dddddd", opacity="1", opacity_hover="1",
+    font_family="system-ui, sans-serif", label_font_size=13, major_label_font_size=13,
+    legend_font_size=13, title_font_size=15, value_font_size=12)
+MEDIAN_P90 = ("#1f6fb2", "#9cc3e6")
+# open by age: fresh to stale; clarity: clear, missing something, unclear
+AGE_COLOURS = ("#2e8b57", "#9ccc65", "#e8a33d", "#a51d1d")
+CLARITY_COLOURS = ("#2e8b57", "#e8a33d", "#c0392b")
+CLARITY_WORDS = {"clear": "clear", "missing": "missing something", "unclear": "unclear"}
+ALL_LABEL = "(all)"
+
+
+def format_duration(seconds: float | int | None) -> str:
+    """'3 d 4 h', '5 h 10 min', '42 min': what a person reads in a table."""
+    if seconds is None:
+        return "—"
+    minutes = int(seconds) // 60
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min" if minutes else "under a minute"
+
+
+def format_share(share: float | int | None) -> str:
+    return "—" if share is None else f"{share * 100:.0f}%"
+
+
+def _chart(kind: Callable[..., Any], title: str, labels: Sequence[str], **options: Any) -> Any:
+    options.setdefault("style", _style(MEDIAN_P90))
+    options.setdefault("legend_at_bottom_columns", 4)
+    chart = kind(js=[], disable_xml_declaration=True, width=640,
+                 height=90 + 26 * len(labels), legend_at_bottom=True,
+                 truncate_label=-1, truncate_legend=-1, margin=6, spacing=6,
+                 show_y_guides=False, **options)
+    chart.title = title
+    chart.x_labels = list(reversed(labels))  # horizontal bars draw bottom-up
+    return chart
+
+
+def _rows(result: Result, grouping: str) -> list[Row]:
+    return [Row(ALL_LABEL, result.total.values), *result.by[grouping]]
+
+
+def _add(chart: Any, name: str, values: Sequence[float | None]) -> None:
+    chart.add(name, list(reversed(values)))
+
+
+def _render(chart: Any) -> Markup:
+    return Markup(chart.render(is_unicode=True))  # noqa: S704 (pygal escapes its text)
+
+
+def duration_chart(result: Result, grouping: str, title: str) -> Markup:
+    """Median and p90 bars per group, in hours, or days when the p90s run past 3 days."""
+    rows = _rows(result, grouping)
+    longest = max((r.values.get("p90") or 0 for r in rows), default=0)
+    unit, per = ("days", 86400.0) if float(longest) > 3 * 86400 else ("hours", 3600.0)
+    chart = _chart(pygal.HorizontalBar, f"{title} ({unit})", [r.group for r in rows])
+    for stat in ("median", "p90"):
+        _add(chart, stat, [None if r.values.get(stat) is None
+                           else round(float(r.values[stat] or 0) / per, 1) for r in rows])
+    return _render(chart)
+
+
+def count_chart(result: Result, grouping: str, title: str, key: str, colour: str) -> Markup:
+    rows = _rows(result, grouping)
+    chart = _chart(pygal.HorizontalBar, title, [r.group for r in rows], show_legend=False,
+                   style=_style((colour,)))
+    _add(chart, key, [r.values.get(key) or 0 for r in rows])
+    return _render(chart)
+
+
+def declined_chart(result: Result, grouping: str) -> Markup:
+    rows = _rows(result, grouping)
+    chart = _chart(pygal.HorizontalStackedBar, "Declined or never complete (% of handoffs)",
+                   [r.group for r in rows], style=_style(("#c0392b", "#e8a33d")))
+    for key, name in (("declined", "declined"), ("never_complete", "never complete")):
+        _add(chart, name, [_percent(r.values.get(key), r.values.get("handoffs"))
+                           for r in rows])
+    return _render(chart)
+
+
+def open_age_chart(result: Result, grouping: str) -> Markup:
+    rows = _rows(result, grouping)
+    chart = _chart(pygal.HorizontalStackedBar, "Open handoffs by age",
+                   [r.group for r in rows], style=_style(AGE_COLOURS))
+    for key, words, _ in AGE_BUCKETS:
+        _add(chart, words, [r.values.get(key) or 0 for r in rows])
+    return _render(chart)
+
+
+def clarity_chart(result: Result, grouping: str) -> Markup:
+    rows = _rows(result, grouping)
+    chart = _chart(pygal.HorizontalStackedBar, "Was it clear? (% of answers)",
+                   [r.group for r in rows], style=_style(CLARITY_COLOURS))
+    for answer in CLARITY_ANSWERS:
+        _add(chart, CLARITY_WORDS[answer],
+             [_percent(r.values.get(answer), r.values.get("answers")) for r in rows])
+    return _render(chart)
+
+
+def _percent(part: Any, whole: Any) -> float | None:
+    return round(100.0 * float(part or 0) / float(whole), 1) if whole else None
+
+
+def _style(colours: Sequence[str]) -> Style:
+    return Style(colors=tuple(colours), **_LOOK)
+
+
+def chart_for(result: Result, grouping: str) -> Markup | None:
+    """The chart of one figure for one grouping; None when it has nothing to show."""
+    name, count = result.figure.name, result.figure.count
+    if not result.total.values.get(count):
+        return None
+    if name == "declined_as_incomplete":
+        return declined_chart(result, grouping)
+    if name == "open_by_age":
+        return open_age_chart(result, grouping)
+    if name == "clarity":
+        return clarity_chart(result, grouping)
+    if name == "overdue":
+        return count_chart(result, grouping, "Overdue handoffs", "n", "#c0392b")
+    if name == "decisions" and not result.total.values.get("n"):
+        return count_chart(result, grouping, "Handoffs that needed a decision", "needed",
+                           MEDIAN_P90[0])
+    return duration_chart(result, grouping, result.figure.title)
