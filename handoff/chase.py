@@ -24,7 +24,7 @@ from handoff.business_time import WorkingHours
 from handoff.chase_policy import ChasePolicy, Due, Step, due_steps
 from handoff.db import SessionFactory
 from handoff.errors import ConfigError
-from handoff.models import Handoff, Nudge, OutboxMail, Person
+from handoff.models import Digest, Handoff, Nudge, OutboxMail, Person
 from handoff.outbox import queue_mail
 from handoff.people import ensure_person
 from handoff.settings import Settings
@@ -51,12 +51,17 @@ class ChaseLine:
     """What a pass sent (or, in a dry run, would send): one line of `handoff chase`."""
 
     recipient: str
-    kind: str  # nudge | escalation | auto_close
+    kind: str  # nudge | escalation | auto_close | digest (the weekly one, issue 11)
     refs: tuple[str, ...]
     mail_id: int | None = None  # the digest's outbox row (None: auto_close, a dry run)
 
     def __str__(self) -> str:
-        return f"{self.kind:<10} {self.recipient:<32} {' '.join(self.refs)}"
+        what = " ".join(self.refs)
+        if self.kind == "digest":  # how many, then which (a manager's may list many)
+            n = len(self.refs)
+            what = f"{n} handoff{'' if n == 1 else 's'}: " + " ".join(self.refs[:10]) + (
+                " ..." if n > 10 else "")
+        return f"{self.kind:<10} {self.recipient:<32} {what}"
 
 
 def working_hours(settings: Settings, address: str | None = None) -> WorkingHours:
@@ -107,6 +112,10 @@ def check_chase_settings(settings: Settings) -> None:
     people = settings.extra.get("people", {})
     for address in [None, *(people if isinstance(people, dict) else {})]:
         working_hours(settings, address)
+    from handoff.digest_calendar import read_digest_config, workflow_managers
+
+    read_digest_config(settings)  # [digests], and the digest keys of [people]
+    workflow_managers(settings)
 
 
 def run_chase_pass(sessions: SessionFactory, settings: Settings, now: datetime, *,
@@ -126,8 +135,14 @@ def run_chase_pass(sessions: SessionFactory, settings: Settings, now: datetime, 
                                       due)
         lines += found
         if len(looked_at) < batch or dry_run or looked_at == previous:
-            return lines
+            break
         previous = looked_at
+    # the weekly digests, after the nudges so that the daily cap counts this pass's
+    # (imported here: digests reads chase's calendars and cap)
+    from handoff.digests import send_due_digests
+
+    return lines + send_due_digests(sessions, settings, now, dry_run=dry_run, mail_due=due,
+                                    batch=batch)
 
 
 def _one_batch(sessions: SessionFactory, settings: Settings, now: datetime,
@@ -246,14 +261,21 @@ def _claim(session: Session, handoff: Handoff, due: Due, person: Person,
 
 
 def _mails_today(session: Session, hours: WorkingHours, person: Person,
-                 now: datetime) -> int:
-    """Chase mails (one per pass with anything for them) this person got today, local."""
+                 now: datetime, *, this_pass: bool = False) -> int:
+    """Chase mails this person got today, local: one per pass with nudges for them (a
+    pass's nudges are one mail), and each weekly digest.  ``this_pass`` counts the
+    nudge mail of the pass at ``now`` too: a digest would be a mail beside it."""
     local = now.astimezone(hours.tz)
     midnight = datetime.combine(local.date(), time(0), hours.tz).astimezone(timezone.utc)
-    return int(session.scalar(
+    nudged = Nudge.claimed_at <= now if this_pass else Nudge.claimed_at < now
+    passes = session.scalar(
         select(func.count(func.distinct(Nudge.claimed_at)))
-        .where(Nudge.recipient_id == person.id, Nudge.claimed_at >= midnight,
-               Nudge.claimed_at < now)) or 0)
+        .where(Nudge.recipient_id == person.id, Nudge.claimed_at >= midnight, nudged))
+    digests = session.scalar(  # the parts of one digest share its mail
+        select(func.count(func.distinct(Digest.outbox_id)))
+        .where(Digest.recipient_id == person.id, Digest.created_at >= midnight,
+               Digest.created_at <= now))
+    return int(passes or 0) + int(digests or 0)
 
 
 def _send(session: Session, service: ServiceAddresses, now: datetime,

@@ -19,6 +19,9 @@ class MailKind:
     links: bool  # carries the recipient's action links for the current state
     summary: str  # one line for the timeline and the outbox listing
     calendar: bool = False  # carries the deadline as an .ics when there is one (SPEC 7)
+    # about many handoffs, in no one's thread (the weekly digest): its template is the
+    # whole mail, its subject is the context's, no threading headers, no action links
+    standalone: bool = False
 
 
 MAIL_KINDS: dict[str, MailKind] = {
@@ -53,6 +56,8 @@ MAIL_KINDS: dict[str, MailKind] = {
                                      "handoff was clear"),
     "released": MailKind(False, False, "handed on: the previous owner is released"),
     "handed_on": MailKind(False, False, "handed on: notice to the sender"),
+    "digest": MailKind(False, False, "weekly digest: open, stalled and overdue handoffs",
+                       standalone=True),
 }
 
 

@@ -131,7 +131,8 @@ class MailRenderer:
             other = session.get(Handoff, item["handoff_id"])
             if other is not None:
                 items.append({**item, "handoff": other,
-                              "links": self._links(session, other, recipient, now),
+                              "links": [] if kind.standalone  # a digest asks nothing
+                              else self._links(session, other, recipient, now),
                               "page_url": f"{base}/h/{other.ref}?k="
                                           f"{view_mac(settings.secret_key, other.ref)}"})
         context: dict[str, Any] = {
@@ -147,10 +148,14 @@ class MailRenderer:
             "items": items,
             "when": when,
         }
-        intro = self.text.get_template(f"{mail.kind}.txt.j2").render(context).strip()
-        context["intro"] = intro
-        text_body = self.text.get_template("layout.txt.j2").render(context)
-        html_body = self.html.get_template("layout.html.j2").render(context)
+        if kind.standalone:  # a digest: its own template is the whole mail, both parts
+            text_body = self.text.get_template(f"{mail.kind}.txt.j2").render(context)
+            html_body = self.html.get_template(f"{mail.kind}.html.j2").render(context)
+        else:
+            intro = self.text.get_template(f"{mail.kind}.txt.j2").render(context).strip()
+            context["intro"] = intro
+            text_body = self.text.get_template("layout.txt.j2").render(context)
+            html_body = self.html.get_template("layout.html.j2").render(context)
 
         # The compat32 MIME classes, not EmailMessage: every value here is ours or cleaned
         # by header_safe, and they build a mail about three times faster.
@@ -167,11 +172,14 @@ class MailRenderer:
         subject = f"Re: {header_safe(handoff.title)} [{handoff.ref}]"
         if len(items) > 1:
             subject = f"Reminder: {len(items)} handoffs wait for you"
+        if kind.standalone:
+            subject = header_safe(str((mail.context or {}).get("subject", "")), 300)
         msg["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")  # type: ignore[assignment]
         msg["Date"] = format_datetime(now)
         msg["Message-ID"] = mail.message_id
-        msg["Reply-To"] = service.reply_address(handoff.id, recipient.id)
-        if handoff.origin_message_id:
+        if not kind.standalone:  # a digest is in no handoff's thread: a reply goes to none
+            msg["Reply-To"] = service.reply_address(handoff.id, recipient.id)
+        if handoff.origin_message_id and not kind.standalone:
             msg["In-Reply-To"] = handoff.origin_message_id
             refs = (handoff.origin_references or [])[-MAX_REFERENCES:]
             msg["References"] = " ".join([*refs, handoff.origin_message_id])
@@ -180,7 +188,8 @@ class MailRenderer:
         else:
             msg["Auto-Submitted"] = "auto-generated"
             msg["X-Auto-Response-Suppress"] = "All"
-        msg["X-Handoff-Ref"] = handoff.ref
+        if not kind.standalone:
+            msg["X-Handoff-Ref"] = handoff.ref
         body.attach(MIMEText(text_body, "plain", _UTF8_QP, policy=_POLICY))  # type: ignore[arg-type]
         body.attach(MIMEText(html_body, "html", _UTF8_QP, policy=_POLICY))  # type: ignore[arg-type]
         return Composed(msg, service.bounce_address(mail.id), recipient.address, subject)
