@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Mapping
 
-from handoff.addresses import normalise_address
 from handoff.business_time import WorkingHours
 from handoff.errors import ConfigError
 from handoff.settings import Settings
+from handoff.workflows import check_workflows
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _KEYS = frozenset({"enabled", "day", "hour", "stalled_after"})
@@ -88,16 +88,8 @@ def read_digest_config(settings: Settings) -> DigestConfig:
 
 def workflow_managers(settings: Settings) -> dict[str, str]:
     """Workflow name -> its manager's address (``[workflows.NAME] manager``)."""
-    managers = {}
-    for name, table in _table(settings.extra.get("workflows", {}), "[workflows]").items():
-        manager = table.get("manager") if isinstance(table, Mapping) else None
-        if manager is None:
-            continue
-        address = normalise_address(manager) if isinstance(manager, str) else ""
-        if not address:
-            raise ConfigError(f"[workflows.{name}] manager must be an address")
-        managers[name] = address
-    return managers
+    return {name: policy.manager for name, policy in check_workflows(settings).items()
+            if policy.manager}
 
 
 def week_due(hours: WorkingHours, schedule: DigestSchedule, now: datetime) -> Week | None:

@@ -4,6 +4,7 @@
     [workflows.sales-to-delivery]
     required = ["request", "owner", "done", "deadline"]
     escalation_contact = "lead@example.com"
+    manager = "lead@example.com"   # gets the workflow's weekly digest (handoff/digests.py)
 
     [[workflows.sales-to-delivery.decisions]]
     words = ["pricing", "contract*", "legal"]
@@ -24,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from handoff.addresses import normalise_address
 from handoff.decisions import DecisionRule, read_rules
 from handoff.errors import ConfigError
 from handoff.packet import FIELDS, REQUIRED_DEFAULT
@@ -38,6 +40,7 @@ class WorkflowPolicy:
     required: tuple[str, ...] = REQUIRED_DEFAULT
     escalation_contact: str | None = None
     decisions: tuple[DecisionRule, ...] = ()
+    manager: str | None = None  # hears of the workflow's open handoffs weekly (issue 11)
 
 
 def policy_for(settings: Settings, name: str) -> WorkflowPolicy:
@@ -74,4 +77,8 @@ def _policy(name: str, table: Any) -> WorkflowPolicy:
     if contact is not None and (not isinstance(contact, str) or "@" not in contact):
         raise ConfigError(f"[workflows.{name}] escalation_contact must be an address")
     decisions = read_rules(f"[workflows.{name}]", table.get("decisions"))
-    return WorkflowPolicy(name, fields, contact.lower() if contact else None, decisions)
+    manager = table.get("manager")
+    if manager is not None and not (isinstance(manager, str) and normalise_address(manager)):
+        raise ConfigError(f"[workflows.{name}] manager must be an address")
+    return WorkflowPolicy(name, fields, contact.lower() if contact else None, decisions,
+                          normalise_address(manager) if manager else None)
