@@ -1,7 +1,8 @@
 """The figures page's charts: server-rendered SVG from pygal, inlined in the page.
 
-No script: pygal's JavaScript (tooltips) is switched off (``js=[]``), so the page's
-Content-Security-Policy keeps ``default-src 'none'`` with no script source at all.  The
+No script: pygal's JavaScript (tooltips) is switched off (``js=[]``) and the config
+``<script>`` it writes anyway is filtered out, so the page's Content-Security-Policy
+keeps ``default-src 'none'`` with no script source at all, and nothing is blocked.  The
 SVG carries its own ``<style>`` (scoped to the chart's id by pygal); the page's policy
 allows inline styles (``style-src 'unsafe-inline'``, as the status page has always
 needed), and that is all it needs.  Labels (addresses, workflow names: mail is hostile)
@@ -13,6 +14,7 @@ top as the yardstick.  The table beside each chart carries the exact numbers.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Sequence
 
 import pygal
@@ -43,9 +45,9 @@ def format_duration(seconds: float | int | None) -> str:
     days, rest = divmod(minutes, 24 * 60)
     hours, minutes = divmod(rest, 60)
     if days:
-        return f"{days} d {hours} h"
+        return f"{days} d {hours} h" if hours else f"{days} d"
     if hours:
-        return f"{hours} h {minutes} min"
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
     return f"{minutes} min" if minutes else "under a minute"
 
 
@@ -55,14 +57,23 @@ def format_share(share: float | int | None) -> str:
 
 def _chart(kind: Callable[..., Any], title: str, labels: Sequence[str], **options: Any) -> Any:
     options.setdefault("style", _style(MEDIAN_P90))
-    options.setdefault("legend_at_bottom_columns", 4)
     chart = kind(js=[], disable_xml_declaration=True, width=640,
                  height=90 + 26 * len(labels), legend_at_bottom=True,
                  truncate_label=-1, truncate_legend=-1, margin=6, spacing=6,
                  show_y_guides=False, **options)
     chart.title = title
     chart.x_labels = list(reversed(labels))  # horizontal bars draw bottom-up
+    chart.add_xml_filter(_without_script)
     return chart
+
+
+def _without_script(root: Any) -> Any:
+    """pygal writes its config into an inline ``<script>`` even with ``js=[]``; the CSP
+    would block it (and say so in the console).  Nothing reads it: drop it."""
+    for node in [n for n in root.iter() if isinstance(n.tag, str)
+                 and n.tag.rsplit("}", 1)[-1] == "script"]:
+        node.getparent().remove(node)
+    return root
 
 
 def _rows(result: Result, grouping: str) -> list[Row]:
@@ -92,25 +103,30 @@ def duration_chart(result: Result, grouping: str, title: str) -> Markup:
 def count_chart(result: Result, grouping: str, title: str, key: str, colour: str) -> Markup:
     rows = _rows(result, grouping)
     chart = _chart(pygal.HorizontalBar, title, [r.group for r in rows], show_legend=False,
-                   style=_style((colour,)))
+                   style=_style((colour,)), order_min=0)  # whole handoffs: no 0.2 steps
     _add(chart, key, [r.values.get(key) or 0 for r in rows])
     return _render(chart)
 
 
 def declined_chart(result: Result, grouping: str) -> Markup:
     rows = _rows(result, grouping)
+    shares = {key: [_percent(r.values.get(key), r.values.get("handoffs")) for r in rows]
+              for key in ("declined", "never_complete")}
+    highest = max((sum(v or 0 for v in pair) for pair in zip(*shares.values())), default=0)
+    # a scale a little past the highest share, so 25% never fills the width like 100%
+    top = min(100, max(10, 10 * math.ceil(highest * 1.2 / 10)))
     chart = _chart(pygal.HorizontalStackedBar, "Declined or never complete (% of handoffs)",
-                   [r.group for r in rows], style=_style(("#c0392b", "#e8a33d")))
-    for key, name in (("declined", "declined"), ("never_complete", "never complete")):
-        _add(chart, name, [_percent(r.values.get(key), r.values.get("handoffs"))
-                           for r in rows])
+                   [r.group for r in rows], style=_style(("#c0392b", "#e8a33d")),
+                   range=(0, top))
+    _add(chart, "declined", shares["declined"])
+    _add(chart, "never complete", shares["never_complete"])
     return _render(chart)
 
 
 def open_age_chart(result: Result, grouping: str) -> Markup:
     rows = _rows(result, grouping)
     chart = _chart(pygal.HorizontalStackedBar, "Open handoffs by age",
-                   [r.group for r in rows], style=_style(AGE_COLOURS))
+                   [r.group for r in rows], style=_style(AGE_COLOURS), order_min=0)
     for key, words, _ in AGE_BUCKETS:
         _add(chart, words, [r.values.get(key) or 0 for r in rows])
     return _render(chart)
@@ -119,7 +135,7 @@ def open_age_chart(result: Result, grouping: str) -> Markup:
 def clarity_chart(result: Result, grouping: str) -> Markup:
     rows = _rows(result, grouping)
     chart = _chart(pygal.HorizontalStackedBar, "Was it clear? (% of answers)",
-                   [r.group for r in rows], style=_style(CLARITY_COLOURS))
+                   [r.group for r in rows], style=_style(CLARITY_COLOURS), range=(0, 100))
     for answer in CLARITY_ANSWERS:
         _add(chart, CLARITY_WORDS[answer],
              [_percent(r.values.get(answer), r.values.get("answers")) for r in rows])
@@ -150,4 +166,5 @@ def chart_for(result: Result, grouping: str) -> Markup | None:
     if name == "decisions" and not result.total.values.get("n"):
         return count_chart(result, grouping, "Handoffs that needed a decision", "needed",
                            MEDIAN_P90[0])
-    return duration_chart(result, grouping, result.figure.title)
+    title = "Time to decision" if name == "decisions" else result.figure.title
+    return duration_chart(result, grouping, title)

@@ -1,0 +1,345 @@
+"""The figures page (issue 11, point 1): time to accept, time in limbo, time to done,
+declined or never complete, overdue, open by age, decisions and clarity, each for the
+whole and per owner, sender and workflow, over a period; the same numbers as JSON;
+charts a person reads, with no script and no CSP violation in a real Chromium.
+
+The first test drives handoffs through real mails and action links; the others write
+the milestone columns directly (as ``workflow._set_status`` keeps them) to pin each
+figure's meaning.  Medians and p90s are nearest-rank: of n sorted values, the one at
+rank ceil(p * n)."""
+
+from __future__ import annotations
+
+import re
+import threading
+from datetime import datetime, timedelta
+from typing import Any, Iterator
+
+import pytest
+from werkzeug.serving import make_server
+
+from handoff.models import ClarityAnswer, Handoff, Person
+from tests.conftest import handoff_mail, links_of, mail_to, make_settings
+from tests.test_browser import browser  # noqa: F401  (the Chromium fixture)
+
+HOUR, DAY = 3600, 86400
+
+
+def api(client: Any, query: str = "") -> dict[str, Any]:
+    response = client.get(f"/api/figures{query}")
+    assert response.status_code == 200, response.data
+    return response.get_json()  # type: ignore[no-any-return]
+
+
+def group(data: dict[str, Any], figure: str, grouping: str, name: str) -> dict[str, Any]:
+    rows = [r for r in data["figures"][figure]["by"][grouping] if r["group"] == name]
+    assert len(rows) == 1, data["figures"][figure]["by"][grouping]
+    return rows[0]
+
+
+class Rows:
+    """Handoffs written straight into the database, milestones and all."""
+
+    def __init__(self, sessions: Any, now: datetime) -> None:
+        self.sessions, self.now = sessions, now
+
+    def person(self, session: Any, address: str) -> Person:
+        found = session.query(Person).filter_by(address=address).one_or_none()
+        if found is None:
+            found = Person(address=address, created_at=self.now)
+            session.add(found)
+            session.flush()
+        return found  # type: ignore[no-any-return]
+
+    def add(self, *, status: str, ago: timedelta, owner: str | None = "bob@corp.test",
+            sender: str = "ana@corp.test", workflow: str = "default",
+            answer: str | None = None, **milestones: Any) -> int:
+        created = self.now - ago
+        with self.sessions() as session:
+            h = Handoff(title="t", status=status, ball="owner", workflow=workflow,
+                        sender_id=self.person(session, sender).id,
+                        owner_id=self.person(session, owner).id if owner else None,
+                        packet={}, problems=[], origin_references=[], created_at=created,
+                        state_changed_at=milestones.pop("state_changed_at", created),
+                        last_activity_at=created, **milestones)
+            session.add(h)
+            session.flush()
+            if answer:
+                session.add(ClarityAnswer(handoff_id=h.id, person_id=h.owner_id,
+                                          answer=answer, answered_at=self.now))
+            session.commit()
+            return h.id
+
+
+@pytest.fixture
+def rows(sessions: Any, clock: Any) -> Rows:
+    return Rows(sessions, clock.now)
+
+
+def test_time_to_accept_is_median_and_p90_per_owner_from_real_offers_and_clicks(
+        flow, client, clock):
+    """Four handoffs by mail; Carol accepts hers after 30 minutes, Bob his after 1, 2 and
+    10 hours, each by the link in the offer.  The page and the JSON say so."""
+    offers = {}
+    for n, owner in enumerate(("bob", "bob", "bob", "carol"), 1):
+        mails = flow.submit(handoff_mail(subject=f"Task {n}", message_id=f"<t{n}@corp.test>",
+                                         to=f"{owner.title()} <{owner}@corp.test>"))
+        offers[n] = mail_to(mails, f"{owner}@corp.test")
+    start = clock.now
+    for n, after in ((4, timedelta(minutes=30)), (1, timedelta(hours=1)),
+                     (2, timedelta(hours=2)), (3, timedelta(hours=10))):
+        clock.now = start + after
+        assert client.post(links_of(offers[n])["Accept"]).status_code in (200, 302, 303)
+    data = api(client)
+    accept = data["figures"]["time_to_accept"]
+    assert accept["all"] == {"n": 4, "median": 1 * HOUR, "p90": 10 * HOUR}
+    assert group(data, "time_to_accept", "owner", "bob@corp.test") == {
+        "group": "bob@corp.test", "n": 3, "median": 2 * HOUR, "p90": 10 * HOUR}
+    assert group(data, "time_to_accept", "owner", "carol@corp.test")["median"] == HOUR // 2
+    assert group(data, "time_to_accept", "sender", "ana@corp.test")["n"] == 4
+    assert group(data, "time_to_accept", "workflow", "default")["p90"] == 10 * HOUR
+    # limbo: the same waits, nobody acting until the acceptance
+    assert data["figures"]["time_in_limbo"]["all"]["median"] == 1 * HOUR
+    page = client.get("/figures").get_data(as_text=True)
+    assert re.search(r"<tr><td>bob@corp.test</td><td>3</td><td>2 h</td><td>10 h</td></tr>",
+                     page), "Bob's row: 3 accepted, median 2 h, p90 10 h"
+    assert "<svg" in page and "Time to accept (hours)" in page
+
+
+def test_the_period_counts_handoffs_made_since_it_began_open_ones_whenever_made(
+        client, rows, clock):
+    now = clock.now
+    rows.add(status="closed", ago=timedelta(days=40), offered_at=now - timedelta(days=40),
+             accepted_at=now - timedelta(days=40) + timedelta(hours=5))
+    rows.add(status="accepted", ago=timedelta(days=45), offered_at=now - timedelta(days=45),
+             accepted_at=now - timedelta(days=44))
+    rows.add(status="accepted", ago=timedelta(days=2), offered_at=now - timedelta(days=2),
+             accepted_at=now - timedelta(days=2) + timedelta(hours=1))
+    recent = api(client)
+    assert recent["figures"]["time_to_accept"]["all"]["n"] == 1  # the last 30 days
+    assert recent["figures"]["time_to_accept"]["all"]["median"] == HOUR
+    assert recent["figures"]["open_by_age"]["all"]["n"] == 2  # now, whenever made
+    assert recent["figures"]["open_by_age"]["all"]["over_4w"] == 1
+    longer = api(client, "?since=60d")
+    assert longer["figures"]["time_to_accept"]["all"]["n"] == 3
+    assert longer["figures"]["time_to_accept"]["all"]["median"] == 5 * HOUR
+    # a date starts at midnight in the configured zone (Europe/Berlin, UTC+1 in November)
+    assert api(client, "?since=2026-11-01")["since"] == "2026-10-31T23:00:00Z"
+    assert client.get("/api/figures?since=last+tuesday").status_code == 400
+    assert client.get("/figures?by=colour").status_code == 400
+    page = client.get("/figures?since=60d").get_data(as_text=True)
+    assert "24 Sep 2026, 11:30 (Europe/Berlin)" in page  # the period's start, in words
+
+
+def test_declined_or_never_complete_is_a_share_of_the_periods_handoffs(client, rows, clock):
+    now = clock.now - timedelta(days=1)
+    rows.add(status="declined", ago=timedelta(days=3), offered_at=now, ended_at=now)
+    rows.add(status="incomplete", ago=timedelta(days=3), owner=None)
+    rows.add(status="cancelled", ago=timedelta(days=3), ended_at=now)  # never offered
+    for _ in range(2):
+        rows.add(status="closed", ago=timedelta(days=3), offered_at=now, ended_at=now,
+                 owner="carol@corp.test")
+    figure = api(client)["figures"]["declined_as_incomplete"]
+    assert figure["all"] == {"handoffs": 5, "declined": 1, "never_complete": 2, "rate": 0.6}
+    by_owner = {r["group"]: r for r in figure["by"]["owner"]}
+    assert by_owner["bob@corp.test"]["rate"] == 1.0
+    assert by_owner["(no owner yet)"]["never_complete"] == 1
+    assert by_owner["carol@corp.test"]["rate"] == 0.0
+    page = client.get("/figures").get_data(as_text=True)
+    assert "<td>60%</td>" in page
+
+
+def test_overdue_counts_open_handoffs_past_their_deadline_and_by_how_long(
+        client, rows, clock):
+    now = clock.now
+    rows.add(status="accepted", ago=timedelta(days=5), deadline=now - timedelta(days=2))
+    rows.add(status="offered", ago=timedelta(days=5), deadline=now - timedelta(hours=6),
+             owner="carol@corp.test")
+    rows.add(status="offered", ago=timedelta(days=5), deadline=now + timedelta(days=1))
+    rows.add(status="done", ago=timedelta(days=5), deadline=now - timedelta(days=3))
+    rows.add(status="closed", ago=timedelta(days=5), deadline=now - timedelta(days=3))
+    data = api(client)
+    overdue = data["figures"]["overdue"]
+    assert overdue["all"] == {"n": 2, "median": 6 * HOUR, "p90": 2 * DAY}
+    assert group(data, "overdue", "owner", "bob@corp.test")["median"] == 2 * DAY
+    page = client.get("/figures").get_data(as_text=True)
+    assert "<td>2 d</td>" in page and "Overdue handoffs" in page
+
+
+def test_open_by_age_buckets_the_open_handoffs_by_time_since_the_mail(client, rows):
+    for ago in (timedelta(hours=2), timedelta(days=3), timedelta(days=10),
+                timedelta(days=40)):
+        rows.add(status="accepted", ago=ago)
+    rows.add(status="closed", ago=timedelta(days=3))
+    rows.add(status="incomplete", ago=timedelta(days=3), owner=None)
+    figure = api(client, "?by=owner")["figures"]["open_by_age"]
+    assert {k: figure["all"][k] for k in ("n", "under_1d", "1d_7d", "1w_4w", "over_4w")} == {
+        "n": 5, "under_1d": 1, "1d_7d": 2, "1w_4w": 1, "over_4w": 1}
+    assert figure["all"]["median"] == 3 * DAY
+    assert list(figure["by"]) == ["owner"]  # ?by= narrows the JSON to one grouping
+
+
+def test_time_in_limbo_counts_a_wait_still_going_on_up_to_now(client, rows, clock):
+    now = clock.now
+    rows.add(status="offered", ago=timedelta(hours=5), offered_at=now - timedelta(hours=5))
+    rows.add(status="closed", ago=timedelta(days=2), offered_at=now - timedelta(days=2),
+             limbo_seconds=HOUR, state_changed_at=now - timedelta(days=1))
+    rows.add(status="incomplete", ago=timedelta(days=2))  # never offered: no limbo
+    limbo = api(client)["figures"]["time_in_limbo"]["all"]
+    assert limbo == {"n": 2, "median": HOUR, "p90": 5 * HOUR}
+
+
+def test_time_to_done_runs_from_the_mail_to_done_for_handoffs_done_or_closed(client, rows,
+                                                                                clock):
+    now = clock.now
+    rows.add(status="closed", ago=timedelta(days=4), done_at=now - timedelta(days=1))
+    rows.add(status="done", ago=timedelta(days=2), done_at=now - timedelta(days=1))
+    rows.add(status="accepted", ago=timedelta(days=9), done_at=now - timedelta(days=8))
+    done = api(client)["figures"]["time_to_done"]["all"]
+    assert done == {"n": 2, "median": 1 * DAY, "p90": 3 * DAY}  # a reopened one: not done
+
+
+def test_decisions_per_workflow_time_from_the_offer_to_the_decision(client, rows, clock):
+    now = clock.now
+    offered = now - timedelta(days=1)
+    rows.add(status="accepted", ago=timedelta(days=1), workflow="sales", offered_at=offered,
+             needs_decision="pricing", decided_at=offered + timedelta(hours=3))
+    rows.add(status="offered", ago=timedelta(days=1), workflow="sales", offered_at=offered,
+             needs_decision="contract")
+    # offered after it was decided (completed late): counted from the sender's mail
+    rows.add(status="accepted", ago=timedelta(days=2), offered_at=now - timedelta(hours=1),
+             needs_decision="legal", decided_at=now - timedelta(days=2) + timedelta(hours=1))
+    rows.add(status="accepted", ago=timedelta(days=2))
+    data = api(client, "?by=workflow")
+    assert group(data, "decisions", "workflow", "sales") == {
+        "group": "sales", "needed": 2, "decided": 1, "waiting": 1, "n": 1,
+        "median": 3 * HOUR, "p90": 3 * HOUR}
+    assert group(data, "decisions", "workflow", "default")["median"] == HOUR
+    page = client.get("/figures?by=workflow").get_data(as_text=True)
+    assert "Time to decision (hours)" in page
+
+
+def test_clarity_is_a_share_of_answers_per_sender_and_per_workflow(client, rows):
+    for answer in ("clear", "clear", "missing"):
+        rows.add(status="closed", ago=timedelta(days=3), answer=answer)
+    rows.add(status="closed", ago=timedelta(days=3), sender="dan@corp.test",
+             workflow="sales", answer="unclear")
+    rows.add(status="closed", ago=timedelta(days=3))  # not answered
+    data = api(client)
+    ana = group(data, "clarity", "sender", "ana@corp.test")
+    assert (ana["answers"], ana["clear"], ana["missing"], ana["unclear"]) == (3, 2, 1, 0)
+    assert ana["clear_share"] == pytest.approx(2 / 3, abs=1e-4)
+    assert group(data, "clarity", "sender", "dan@corp.test")["unclear_share"] == 1.0
+    assert group(data, "clarity", "workflow", "sales")["answers"] == 1
+    page = client.get("/figures?by=sender").get_data(as_text=True)
+    assert re.search(r"<tr><td>ana@corp.test</td><td>3</td><td>67% \(2\)</td>"
+                     r"<td>33% \(1\)</td><td>0% \(0\)</td></tr>", page)
+
+
+def test_the_page_and_the_json_show_the_same_numbers(client, rows, clock):
+    now = clock.now
+    for n in range(1, 6):
+        rows.add(status="closed", ago=timedelta(days=n), owner=f"o{n % 2}@corp.test",
+                 offered_at=now - timedelta(days=n),
+                 accepted_at=now - timedelta(days=n) + timedelta(minutes=37 * n),
+                 done_at=now - timedelta(days=n) + timedelta(hours=7 * n),
+                 answer=("clear", "missing")[n % 2])
+    data = api(client, "?by=owner")
+    page = client.get("/figures?by=owner").get_data(as_text=True)
+    from web.figure_charts import format_duration
+    for name in ("time_to_accept", "time_to_done"):
+        for r in data["figures"][name]["by"]["owner"]:
+            cells = (f"<tr><td>{r['group']}</td><td>{r['n']}</td>"
+                     f"<td>{format_duration(r['median'])}</td>"
+                     f"<td>{format_duration(r['p90'])}</td></tr>")
+            assert cells in page, (name, cells)
+
+
+def test_an_empty_database_says_there_is_nothing_to_count(client):
+    page = client.get("/figures").get_data(as_text=True)
+    assert page.count("Nothing to count in this period.") == 6
+    assert page.count("Nothing to count now.") == 2
+    assert "<svg" not in page
+    assert api(client)["figures"]["time_to_accept"]["all"] == {"n": 0, "median": None,
+                                                              "p90": None}
+
+
+def test_no_script_on_the_page_and_hostile_addresses_are_escaped_in_charts(client, rows):
+    evil = '<script>alert(1)</script>"@evil.test'
+    rows.add(status="accepted", ago=timedelta(hours=3), sender=evil, owner=evil,
+             offered_at=rows.now - timedelta(hours=3), accepted_at=rows.now)
+    response = client.get("/figures?by=sender")
+    page = response.get_data(as_text=True)
+    assert "<script" not in page.lower()  # pygal's config script is filtered out too
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    csp = response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "script" not in csp
+    assert client.post("/figures").status_code == 405
+
+
+def test_the_status_page_links_to_the_figures(client):
+    assert '<a href="/figures">Figures</a>' in client.get("/").get_data(as_text=True)
+
+
+def test_the_figures_need_the_view_key_beyond_loopback(tmp_path, sessions, clock):
+    from web import create_app
+
+    settings = make_settings(tmp_path, web_host="0.0.0.0", view_key="sesame")
+    client = create_app(settings, sessions, clock=clock).test_client()
+    assert client.get("/figures").status_code == 401
+    assert client.get("/api/figures").status_code == 401
+    assert client.get("/api/figures", headers={"X-Handoff-View-Key": "sesame"}
+                      ).status_code == 200
+    assert client.get("/figures?key=sesame").status_code == 200
+
+
+@pytest.fixture
+def web(settings: Any, sessions: Any, clock: Any) -> Iterator[str]:
+    """The app on a real HTTP server on a free port, on the injected clock."""
+    from web import create_app
+
+    server = make_server("127.0.0.1", 0, create_app(settings, sessions, clock=clock),
+                         threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join()
+
+
+@pytest.mark.realserver
+def test_a_person_sees_the_charts_in_chromium_with_no_csp_violation(
+        web, browser, rows, clock, tmp_path):  # noqa: F811
+    now = clock.now
+    for n in range(24):
+        owner = ("bob", "carol", "dan")[n % 3] + "@corp.test"
+        rows.add(status=("closed", "accepted", "offered", "declined")[n % 4],
+                 ago=timedelta(hours=7 * n + 1), owner=owner,
+                 workflow=("default", "sales")[n % 2], offered_at=now - timedelta(hours=7 * n),
+                 accepted_at=now - timedelta(hours=7 * n) + timedelta(minutes=20 * n + 5),
+                 done_at=now - timedelta(hours=3) if n % 4 == 0 else None,
+                 deadline=now - timedelta(hours=n) if n % 5 == 0 else None,
+                 answer=("clear", "missing", "unclear")[n // 4 % 3] if n % 4 == 0 else None)
+    page = browser.new_page()
+    page.set_viewport_size({"width": 1280, "height": 900})
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text))
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(web + "/")
+    page.click("text=Figures")
+    page.wait_for_url(re.compile(r"/figures$"))
+    charts = page.locator(".chart svg")
+    assert charts.count() >= 6
+    for i in range(charts.count()):
+        box = charts.nth(i).bounding_box()
+        assert box is not None and box["width"] > 300 and box["height"] > 100
+    assert page.locator("#time_to_accept .chart svg .legends text").first.text_content() == \
+        "median"
+    bar = page.locator("#time_to_accept .chart svg rect.rect").first
+    assert bar.evaluate("e => getComputedStyle(e).fill") != "rgb(0, 0, 0)"  # styled
+    page.screenshot(path=str(tmp_path / "figures.png"), full_page=True)
+    page.click("a[href^='/figures?by=workflow']")
+    page.wait_for_url(re.compile(r"by=workflow"))
+    assert "sales" in page.locator("#time_to_accept table").inner_text()
+    page.screenshot(path=str(tmp_path / "figures-by-workflow.png"), full_page=True)
+    assert problems == []  # no CSP violation, no script error
