@@ -40,11 +40,11 @@ MULTIPLIERS: dict[str, int] = {
     "mrd.": 1_000_000_000,
 }
 # words that make the number after them money, in the languages packets are read in
-# (not "total" or "value": "a total of 20000 rows" is not money)
+# (not "total" or "value": "a total of 20000 rows" is not money; not "invoice" or
+# "quote": "Invoice 48213" is a number)
 MONEY_WORDS = ("budget", "price", "pricing", "cost", "costs", "fee", "fees", "amount",
-               "invoice", "quote", "discount", "deal size", "preis", "betrag", "kosten",
-               "rabatt", "montant", "prix", "coût", "remise", "importe", "precio", "coste",
-               "descuento")
+               "discount", "deal size", "preis", "betrag", "kosten", "rabatt", "montant",
+               "prix", "coût", "remise", "importe", "precio", "coste", "descuento")
 # what may stand between a money word and its number: "Budget: 15 000", "a price of
 # about 12k", "Kosten von ca. 12.000"
 _GAP = (r"[\s:=\-–—]*(?:(?:of|is|was|about|approx\.?|around|ca\.?|circa|von|etwa|rund|de|"
@@ -61,7 +61,7 @@ _AMOUNT = re.compile(
     rf"(?P<pre>{_CUR})\s?(?P<n1>{_NUM})(?P<m1>{_MULT})"
     rf"|(?P<n2>{_NUM})(?P<m2>{_MULT})\s?(?P<post>{_CUR})"
     rf"|\b(?:{'|'.join(map(re.escape, MONEY_WORDS))})\b{_GAP}(?P<n3>{_NUM})"
-    rf"(?P<m3>{_MULT})(?!\s?%)",
+    rf"(?P<m3>{_MULT})(?:\s?(?P<post3>{_CUR}))?(?!\s?%)",
     re.I,
 )
 
@@ -100,12 +100,13 @@ def find_amounts(text: str) -> list[Amount]:
     found = []
     for m in _AMOUNT.finditer(text[:20_000]):
         number = m["n1"] or m["n2"] or m["n3"]
-        mark = (m["pre"] or m["post"] or "").lower()
+        mark = (m["pre"] or m["post"] or m["post3"] or "").lower()
         mult = (m["m1"] or m["m2"] or m["m3"] or "").strip().lower()
         value = read_number(number)
         if value is None:
             continue
         if mult:
             value *= MULTIPLIERS[mult]
-        found.append(Amount(value, CURRENCY_MARKS.get(mark), " ".join(m[0].split())))
+        words = m[0][m.start("n3") - m.start():] if m["n3"] else m[0]  # not the money word
+        found.append(Amount(value, CURRENCY_MARKS.get(mark), " ".join(words.split())))
     return found

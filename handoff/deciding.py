@@ -55,8 +55,13 @@ def done_refusal(handoff: Handoff, actor: Person) -> str | None:
     if not is_pending(handoff):
         return None
     decider = handoff.decision_owner
-    who = "you" if decider is not None and decider.id == actor.id else (
-        f"{decider.label} <{decider.address}>" if decider is not None else "the decision owner")
+    if decider is None:
+        who = "the decision owner"
+    elif decider.id == actor.id:
+        who = "you"
+    else:
+        who = decider.address if decider.label == decider.address else \
+            f"{decider.label} <{decider.address}>"
     return (f"{handoff.ref} waits for a decision by {who}: {handoff.needs_decision}. "
             "It can be marked done once the decision is in.")
 

@@ -105,8 +105,8 @@ def act(token: str) -> Any:
             perform_action(session, service, handoff, action, actor, how="link", now=now,
                            note=note, address=address)
         except ActionRefused as exc:
-            # what was written is refused (an address, an empty decision): the form again
-            session.rollback()
+            # what was written is refused (an address, an empty decision; the workflow
+            # refuses before it changes anything): the form again, with why
             return _page(found, session, now, None, 422, error=exc.reason)
         found.used_at = now
         ref = handoff.ref
