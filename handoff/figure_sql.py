@@ -144,14 +144,6 @@ def tally(session: Session, spec: Tally, groupings: Sequence[str]) -> Tallies:
     return _tally_in_python(session, spec, groupings)
 
 
-def _group(grouping: str, row: Sequence[Any]) -> str | None:
-    """The group a PostgreSQL result row stands for."""
-    if grouping == ALL:
-        return ""
-    value = row[KEYS[grouping]]
-    return None if value is None else str(value)
-
-
 def _tally_in_python(session: Session, spec: Tally, groupings: Sequence[str]) -> Tallies:
     """Group the rows once per grouping, then add up and sort column by column (the
     per-value work stays in C: ``zip``, ``sum``, ``sorted``)."""
@@ -185,23 +177,32 @@ def _nearest_rank(ordered: list[float], p: float) -> float | None:
 
 def _tally_in_sql(session: Session, spec: Tally, groupings: Sequence[str]) -> Tallies:
     rows = spec.statement.subquery("rows")
-    keys = (rows.c.owner_id, rows.c.sender_id, rows.c.workflow)
-    aggregates: list[ColumnElement[Any]] = [func.grouping(*keys), *keys, func.count()]
+    keyed = [g for g in groupings if g != ALL]
+    keys = [rows.c[("owner_id", "sender_id", "workflow")[KEYS[g]]] for g in keyed]
+    aggregates: list[ColumnElement[Any]] = [*(func.grouping(k) for k in keys), *keys,
+                                            func.count()]
     aggregates += [func.coalesce(func.sum(rows.c[name]), 0) for name in spec.sums]
     for name in spec.durations:
         aggregates.append(func.count(rows.c[name]))
         aggregates += [func.percentile_disc(p).within_group(rows.c[name]) for p in (0.5, 0.9)]
-    sets = [tuple_() if g == ALL else tuple_(keys[KEYS[g]]) for g in groupings]
-    by_bits = {0b111 if g == ALL else 0b111 ^ (0b100 >> KEYS[g]): g for g in groupings}
+    sets = [tuple_() if g == ALL else tuple_(keys[keyed.index(g)]) for g in groupings]
     out: Tallies = {}
     for row in session.execute(select(*aggregates).group_by(func.grouping_sets(*sets))):
-        grouping = by_bits[row[0]]
-        counts = row[5:5 + len(spec.sums)]
-        stats_raw = row[5 + len(spec.sums):]
-        stats = {name: (int(stats_raw[3 * i]), *(None if v is None else float(v)
-                                                  for v in stats_raw[3 * i + 1:3 * i + 3]))
-                 for i, name in enumerate(spec.durations)}
-        out[(grouping, _group(grouping, row[1:4]))] = Tallied(
-            int(row[4]), {n: int(c) for n, c in zip(spec.sums, counts)},
-            stats)  # type: ignore[arg-type]
+        flags, values, rest = row[:len(keys)], row[len(keys):2 * len(keys)], row[2 * len(keys):]
+        grouped = [i for i, flag in enumerate(flags) if flag == 0]  # GROUPING() is 0 when used
+        grouping = keyed[grouped[0]] if grouped else ALL
+        value = values[grouped[0]] if grouped else ""
+        n_sums = len(spec.sums)
+        sums = {name: int(c) for name, c in zip(spec.sums, rest[1:1 + n_sums])}
+        stats_raw = rest[1 + n_sums:]
+        stats: dict[str, Stat] = {
+            name: (int(stats_raw[3 * i]), _float(stats_raw[3 * i + 1]),
+                   _float(stats_raw[3 * i + 2]))
+            for i, name in enumerate(spec.durations)}
+        group = value if grouping == ALL else (None if value is None else str(value))
+        out[(grouping, group)] = Tallied(int(rest[0]), sums, stats)
     return out
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
