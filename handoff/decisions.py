@@ -27,6 +27,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Mapping
 
+from handoff.addresses import normalise_address
 from handoff.amounts import CURRENCIES, CURRENCY_MARKS, Amount, find_amounts
 from handoff.errors import ConfigError
 
@@ -68,7 +69,7 @@ def _rule(where: str, table: Any) -> DecisionRule:
     if unknown:
         raise ConfigError(f"{where}: unknown keys {unknown}; a rule has {sorted(_KEYS)}")
     owner = table.get("owner")
-    if not isinstance(owner, str) or "@" not in owner or "," in owner:
+    if not isinstance(owner, str) or "," in owner or not normalise_address(owner):
         raise ConfigError(f"{where}: owner must be the decision owner's address")
     words = table.get("words", [])
     if not isinstance(words, list) or not all(isinstance(w, str) and w.strip("* ")
@@ -90,7 +91,7 @@ def _rule(where: str, table: Any) -> DecisionRule:
     why = table.get("why", "")
     if not isinstance(why, str):
         raise ConfigError(f"{where}: why must be text")
-    return DecisionRule(owner=owner.strip().lower(), why=why.strip()[:300],
+    return DecisionRule(owner=normalise_address(owner), why=why.strip()[:300],
                         words=tuple(w.strip() for w in words),
                         amount_over=Decimal(str(limit)) if limit is not None else None,
                         currency=currency)

@@ -56,6 +56,8 @@ MAIL_KINDS: dict[str, MailKind] = {
                                      "handoff was clear"),
     "released": MailKind(False, False, "handed on: the previous owner is released"),
     "handed_on": MailKind(False, False, "handed on: notice to the sender"),
+    # a comment on a handoff that has ended: no action links ride along (a notice)
+    "comment_after_end": MailKind(False, False, "a comment in the thread, after the end"),
     "digest": MailKind(False, False, "weekly digest: open, stalled and overdue handoffs",
                        standalone=True),
 }

@@ -197,10 +197,10 @@ def refusal(handoff: Handoff, action: Action, actor: Person) -> str | None:
                 Role.SENDER not in rule.actors:
             return (f"{handoff.ref} is with {handoff.owner.address}: only its owner may "
                     f"{rule.label.lower()}.")
-        return f"only the {' or the '.join(map(str, rule.actors))} may {action}"
+        return f"only the {' or the '.join(map(str, rule.actors))} may {rule.label.lower()}"
     current = Status(handoff.status)
     if current not in rule.sources:
-        return f"{handoff.ref} is {current}; {action} is not possible now"
+        return f"{handoff.ref} is {current}; {rule.label.lower()} is not possible now"
     gate = GATES.get(action)
     return gate(handoff, actor) if gate is not None else None
 
@@ -317,5 +317,7 @@ def add_comment(
     other = person_for(handoff, Role.SENDER if role_of(handoff, author) is Role.OWNER
                        else Role.OWNER)
     if other is not None and other.id != author.id:
-        queue_mail(session, service, handoff, "comment", other, now,
+        # after the end, no action links ride along (the clarity question is asked once)
+        kind = "comment_after_end" if Status(handoff.status) in ENDED else "comment"
+        queue_mail(session, service, handoff, kind, other, now,
                    {"note": text[:5000], "actor": author.label})

@@ -127,3 +127,17 @@ def test_a_robot_owner_is_never_asked(flow, client, sessions):
         event = session.scalar(select(Event).where(Event.kind == "clarity_not_asked"))
         assert "automatic mailbox" in event.detail["reason"]
         assert session.get(Handoff, 1).status == "closed"
+
+
+def test_a_thank_you_after_the_close_reaches_the_owner_without_a_second_question(
+        flow, client, sessions):
+    done = done_by_bob(flow, client)
+    client.post(links_of(done)["Confirm done"])
+    flow.flush()
+    thanks = handoff_mail(to=str(done["Reply-To"]), cc=None, subject=f"Re: {done['Subject']}",
+                          body="Thanks a lot, Bob!\n", message_id="<thanks@corp.test>")
+    thanks["In-Reply-To"] = done["Message-ID"]
+    [to_bob] = flow.submit(thanks, rcpt=[str(done["Reply-To"])])
+    assert "Thanks a lot, Bob!" in text_of(to_bob)
+    assert links_of(to_bob) == {}
+    assert kinds(sessions).count("clarity_asked") == 1
