@@ -28,6 +28,7 @@ bench: $(VENV)/.test-extras
 	$(BIN)/python -m benchmarks
 	$(BIN)/python -m benchmarks.reading
 	$(BIN)/python -m benchmarks.chase
+	$(BIN)/python -m benchmarks.figures
 
 clean:
 	rm -rf $(VENV) var
