@@ -10,20 +10,15 @@ chasers at once send it, as a ``Nudge`` row does a chase step.  A digest counts 
 daily cap of chase mails and waits when the cap is reached; a reader with nothing open
 gets no mail.  Overdue handoffs come first, then stalled ones, then the rest.
 
-*Stalled*: in limbo (incomplete, offered or needing info: waiting for someone to take
-it up or answer) and, for ``[digests] stalled_after`` business days (2) of whoever holds
-the ball, nothing happened to it: no state change, action or reply in its thread; a
-snoozed handoff is not stalled.  *Overdue*: its deadline passed while offered, accepted
-or needing info.
+What overdue and stalled mean, and the words, are ``digest_content``'s.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Iterable
+from datetime import datetime
+from typing import Iterable
 
-from babel.dates import format_date, format_timedelta
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -34,18 +29,14 @@ from handoff.chase import DAILY_CAP, ChaseLine, _mails_today, working_hours
 from handoff.db import SessionFactory
 from handoff.digest_calendar import (DigestConfig, Week, read_digest_config, week_due,
                                      workflow_managers)
+from handoff.digest_content import MANAGER, SENDER, Part, digest_context
 from handoff.models import Digest, Handoff, Person
 from handoff.outbox import queue_mail
 from handoff.people import ensure_person, find_person
 from handoff.settings import Settings
-from handoff.states import BALL, OPEN_STATES, Role, Status
+from handoff.states import OPEN_STATES
 
 OPEN = [str(s) for s in OPEN_STATES]
-LIMBO = frozenset({Status.INCOMPLETE, Status.OFFERED, Status.NEEDS_INFO})
-LATE = frozenset({Status.OFFERED, Status.ACCEPTED, Status.NEEDS_INFO})  # can be overdue
-SECTIONS = ("overdue", "stalled", "open")  # in this order, each handoff in its first
-MAX_ITEMS = 50  # a part lists the 50 most pressing; the rest are counted
-SENDER, MANAGER = "sender", "manager"
 
 
 @dataclass
@@ -155,7 +146,7 @@ def _send(session: Session, settings: Settings, config: DigestConfig, reader: Re
                 Digest.recipient_id == person.id, Digest.period_start == reader.week.start))}
         if _mails_today(session, reader.hours, person, now, this_pass=True) >= DAILY_CAP:
             return None  # it waits, not dropped: a later pass, tomorrow at the latest
-    parts = []
+    parts: list[Part] = []
     for kind, workflow in reader.parts:
         if (kind, workflow) in claimed:
             continue
@@ -169,12 +160,14 @@ def _send(session: Session, settings: Settings, config: DigestConfig, reader: Re
             parts.append((kind, workflow, handoffs))
     if not parts:
         return None  # never an empty mail
-    person = person or ensure_person(session, reader.address, "", now)
-    context, ranked = _context(settings, config, reader, person, parts, now)
-    anchor = next((h for h in ranked if h.owner_id != person.id), ranked[0])
+    reader_id = person.id if person is not None else None
+    context, ranked = digest_context(settings, config.stalled_after, reader.week.start,
+                                     reader.hours, reader_id, parts, now)
+    anchor = next((h for h in ranked if h.owner_id != reader_id), ranked[0])
     service = ServiceAddresses(settings)
     try:
-        with session.begin_nested():
+        with session.begin_nested():  # a manager's first digest makes them a person
+            person = person or ensure_person(session, reader.address, "", now)
             # the outbox row names one handoff (its bounce lands on that timeline); the
             # Message-ID names none, so a reply threads into no handoff's conversation
             mail = queue_mail(session, service, anchor, "digest", person, now, context,
@@ -189,93 +182,3 @@ def _send(session: Session, settings: Settings, config: DigestConfig, reader: Re
         return None  # another chaser claimed it first, and sends it
     refs = tuple(dict.fromkeys(h.ref for h in ranked))  # in the mail's order
     return ChaseLine(reader.address, "digest", refs, mail.id)
-
-
-def _context(settings: Settings, config: DigestConfig, reader: Reader, person: Person,
-             parts: list[tuple[str, str, list[Handoff]]], now: datetime
-             ) -> tuple[dict[str, Any], list[Handoff]]:
-    """The mail's context: its parts (heading, counts) and their items, most pressing
-    first (``items`` is what the renderer gives each handoff's page link and title);
-    and every handoff of the mail in that order."""
-    holders: dict[str, WorkingHours] = {}
-
-    def hours_of(p: Person) -> WorkingHours:
-        if p.address not in holders:
-            holders[p.address] = working_hours(settings, p.address)
-        return holders[p.address]
-
-    out_parts, items, ranked_all = [], [], []
-    for number, (kind, workflow, handoffs) in enumerate(parts):
-        ranked = sorted(((_rank(h, config, hours_of, now), h) for h in handoffs),
-                        key=lambda pair: pair[0])
-        counts = {s: sum(1 for (rank, _h) in ranked if rank[0] == SECTIONS.index(s))
-                  for s in SECTIONS}
-        heading = "Your handoffs" if kind == SENDER else f"Workflow {workflow}"
-        out_parts.append({"kind": kind, "workflow": workflow, "heading": heading,
-                          "counts": _counts(len(handoffs), counts),
-                          "more": max(0, len(ranked) - MAX_ITEMS)})
-        for rank, handoff in ranked[:MAX_ITEMS]:
-            items.append(_item(handoff, SECTIONS[rank[0]], number, person, now))
-        ranked_all += [handoff for _rank, handoff in ranked]
-    week = format_date(reader.week.start.astimezone(reader.hours.tz).date(),
-                       "EEE d MMM y", locale="en")
-    if len(out_parts) == 1:
-        subject = f"{out_parts[0]['heading']} this week: {out_parts[0]['counts']}"
-    else:
-        subject = "Your weekly handoff digest: " + "; ".join(
-            f"{'yours' if p['kind'] == SENDER else p['workflow']} {p['counts']}"
-            for p in out_parts)
-    return {"subject": subject, "week": week, "parts": out_parts, "items": items,
-            "stalled_after": config.stalled_after}, ranked_all
-
-
-def _rank(handoff: Handoff, config: DigestConfig, hours_of: Any,
-          now: datetime) -> tuple[int, float, int]:
-    """(section, then the most pressing first within it, then the oldest)."""
-    status = Status(handoff.status)
-    if handoff.deadline is not None and handoff.deadline < now and status in LATE:
-        return (0, handoff.deadline.timestamp(), handoff.id)  # longest overdue first
-    quiet = _quiet_since(handoff, now)
-    if status in LIMBO and not (handoff.snoozed_until and handoff.snoozed_until > now):
-        hours: WorkingHours = hours_of(_holder(handoff) or handoff.sender)
-        if hours.add(quiet, hours.business_days(config.stalled_after)) <= now:
-            return (1, quiet.timestamp(), handoff.id)  # quiet the longest first
-    deadline = handoff.deadline.timestamp() if handoff.deadline else float("inf")
-    return (2, deadline, handoff.id)  # the nearest deadline first, then the oldest
-
-
-def _quiet_since(handoff: Handoff, now: datetime) -> datetime:
-    last = max(handoff.state_changed_at, handoff.last_activity_at)
-    if handoff.snoozed_until is not None and handoff.snoozed_until <= now:
-        last = max(last, handoff.snoozed_until)  # a snooze's end starts the clock afresh
-    return last
-
-
-def _holder(handoff: Handoff) -> Person | None:
-    role, _owes = BALL[Status(handoff.status)]
-    return {Role.OWNER: handoff.owner, Role.SENDER: handoff.sender}.get(role)
-
-
-def _item(handoff: Handoff, section: str, part: int, reader: Person,
-          now: datetime) -> dict[str, Any]:
-    _role, owes = BALL[Status(handoff.status)]
-    holder = _holder(handoff)
-    who = "you" if holder is not None and holder.id == reader.id else \
-        holder.label if holder is not None else "nobody"
-    return {"handoff_id": handoff.id, "ref": handoff.ref, "part": part,
-            "section": section, "status": handoff.status.replace("_", " "),
-            "ball": f"{who} ({owes})" if owes else who,
-            "owner": handoff.owner.label if handoff.owner else "no owner yet",
-            "age": _words(now - handoff.created_at),
-            "quiet": _words(now - _quiet_since(handoff, now))}
-
-
-def _counts(total: int, counts: dict[str, int]) -> str:
-    extra = [f"{counts[s]} {s}" for s in ("overdue", "stalled") if counts[s]]
-    return f"{total} open" + (f" ({', '.join(extra)})" if extra else "")
-
-
-def _words(delta: timedelta) -> str:
-    """"3 hours", "6 days", "2 weeks": an age as a person says it."""
-    return str(format_timedelta(max(delta, timedelta(minutes=1)), threshold=1.0,
-                                locale="en"))

@@ -375,3 +375,40 @@ def test_digest_settings_that_cannot_be_read_fail_at_start(tmp_path, toml, compl
                              data_dir=tmp_path / "var", secret_key="k")
     with pytest.raises(ConfigError, match=re.escape(complaint)):
         check_chase_settings(settings)
+
+
+def test_stalled_means_two_business_days_in_limbo_without_activity(
+        tmp_path, database_url, sessions, clock, monkeypatch):
+    """Monday 09:05: offered last Tuesday and untouched is stalled; offered Thursday
+    10:00 has had 15 business hours, not 16; accepted work is never stalled; a question
+    asked Friday puts the ball with the reader ("you") and restarts the clock.  A part
+    lists its most pressing items and counts the rest.  The manager's, at 10:05, finds
+    Thursday's handoff stalled too."""
+    monkeypatch.setattr("handoff.digest_content.MAX_ITEMS", 3)
+    flow = with_toml(tmp_path, database_url, sessions, clock,
+                     ON + '[workflows.default]\nmanager = "lead@corp.test"\n\n'
+                     '[people."lead@corp.test"]\ndigest_hour = "10:05"\n')
+    client = web_client(flow)
+    hand_off(flow, berlin(2026, 11, 24, 10, 0), 1)
+    asked = hand_off(flow, berlin(2026, 11, 24, 12, 0), 2)
+    hand_off(flow, berlin(2026, 11, 26, 10, 0), 3)
+    accept(flow, client, hand_off(flow, berlin(2026, 11, 24, 11, 0), 4))
+    flow.clock.now = berlin(2026, 11, 27, 16, 0)
+    client.post(links_of(asked)["Need info"], data={"note": "Which hosts?"})
+    flow.flush()
+    digest = mail_to(digests(chase(flow, berlin(2026, 11, 30, 9, 5))[1]), "ana@corp.test")
+    text = text_of(digest)
+    assert str(digest["Subject"]) == "Your handoffs this week: 4 open (1 stalled)"
+    stalled, still_open = text.index("\nStalled"), text.index("\nOpen\n")
+    assert stalled < text.index('H-1 "Task 1"') < still_open
+    assert [ref for ref in re.findall(r'^(H-\d) "', text, re.M)] == ["H-1", "H-2", "H-3"]
+    assert "... and 1 more: the status page lists them all." in text
+    assert "needs info, the ball is with you (answer the question); owner: Bob Builder" \
+        in text
+    monkeypatch.setattr("handoff.digest_content.MAX_ITEMS", 50)
+    lead = mail_to(digests(chase(flow, berlin(2026, 11, 30, 10, 5))[1]), "lead@corp.test")
+    text = text_of(lead)
+    assert "Workflow default: 4 open (2 stalled)" in text  # H-3's sixteenth hour at 10:00
+    assert [ref for ref in re.findall(r'^(H-\d) "', text, re.M)] == [
+        "H-1", "H-3", "H-2", "H-4"]
+    assert "needs info, the ball is with Ana Example (answer the question)" in text
