@@ -33,7 +33,7 @@ from handoff.models import ClarityAnswer, Handoff, UTCDateTime
 from handoff.states import OPEN_STATES, Status
 
 H = Handoff
-LIMBO = (Status.OFFERED, Status.NEEDS_INFO)  # nobody acting: as workflow.LIMBO
+LIMBO = (Status.OFFERED, Status.NEEDS_INFO)  # nobody acting: as _set_status counts it
 DONE_STATES = (Status.DONE, Status.CLOSED)
 OVERDUE_STATES = (Status.OFFERED, Status.ACCEPTED, Status.NEEDS_INFO)  # as views.summarize
 OPEN = tuple(sorted(OPEN_STATES))
