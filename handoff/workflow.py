@@ -195,9 +195,9 @@ def refusal(handoff: Handoff, action: Action, actor: Person) -> str | None:
     if not may_act(handoff, actor, action):
         if Role.OWNER in rule.actors and handoff.owner is not None and \
                 Role.SENDER not in rule.actors:
-            return (f"{handoff.ref} is with {handoff.owner.address}: only its owner may "
-                    f"{rule.label.lower()}.")
-        return f"only the {' or the '.join(map(str, rule.actors))} may {rule.label.lower()}"
+            return (f"{handoff.ref} is with {handoff.owner.address} now: only its owner "
+                    "may act on it.")
+        return f"“{rule.label}” is for the {' or the '.join(map(str, rule.actors))}."
     current = Status(handoff.status)
     if current not in rule.sources:
         return f"{handoff.ref} is {current}; {rule.label.lower()} is not possible now"
