@@ -151,25 +151,28 @@ def fill(path: Path, n: int, keep_since: datetime | None = None) -> int:
     return written
 
 
-def time_page(path: Path, workdir: Path, url: str, repeat: int) -> tuple[float, int]:
-    """The median time of ``repeat`` renders of ``url`` (after one warm-up), and the
-    page's size."""
-    from web import create_app
+class Page:
+    """One URL of the real app on one database, rendered by the Flask test client."""
 
-    settings = load_settings(environ={}, data_dir=workdir, database_url=f"sqlite:///{path}",
-                             service_address="handoff@bench.test", secret_key="bench" * 8,
-                             timezone="Europe/Berlin")
-    engine = make_engine(settings.database_url)
-    client = create_app(settings, make_session_factory(engine), clock=lambda: NOW).test_client()
-    first = client.get(url)
-    assert first.status_code == 200, first.data[:500]
-    times = []
-    for _ in range(repeat):
+    def __init__(self, path: Path, workdir: Path, url: str) -> None:
+        from web import create_app
+
+        settings = load_settings(environ={}, data_dir=workdir,
+                                 database_url=f"sqlite:///{path}",
+                                 service_address="handoff@bench.test",
+                                 secret_key="bench" * 8, timezone="Europe/Berlin")
+        self.engine = make_engine(settings.database_url)
+        self.client = create_app(settings, make_session_factory(self.engine),
+                                 clock=lambda: NOW).test_client()
+        self.url, self.times = url, []  # type: list[float]
+        first = self.client.get(url)  # the warm-up
+        assert first.status_code == 200, first.data[:500]
+        self.size = len(first.data)
+
+    def render(self) -> None:
         start = time.perf_counter()
-        client.get(url)
-        times.append(time.perf_counter() - start)
-    engine.dispose()
-    return statistics.median(times), len(first.data)
+        self.client.get(self.url)
+        self.times.append(time.perf_counter() - start)
 
 
 def time_figures(path: Path, since_days: int, repeat: int) -> float:
@@ -221,25 +224,31 @@ def main(argv: list[str] | None = None) -> int:
                  ("JSON, empty database", empty, "/api/figures"),
                  (f"{big}, JSON, all three groupings", full, "/api/figures"),
                  (f"{big}, ?since=730d (every handoff)", full, "/figures?since=730d")]
-        timed = {name: time_page(path, work, url, args.repeat) for name, path, url in cases}
+        pages = {name: Page(path, work, url) for name, path, url in cases}
+        for _ in range(args.repeat):  # round robin: a busy machine slows every case alike
+            for page in pages.values():
+                page.render()
+        timed = {name: (statistics.median(p.times), min(p.times), p.size)
+                 for name, p in pages.items()}
         data = {name: time_figures(path, 730 if "730d" in url else 30, args.repeat)
-                for name, path, url in cases if url.startswith("/figures")}
+                for name, path, url in cases if url == "/figures"}
         base = timed["empty database"][0]
         ratio = timed[big][0] / base
         same_period = timed[big][0] / timed[cases[1][0]][0]
         verdict = "met" if ratio < TARGET else "MISSED"
         m = machine()
-        rows = [("GET, SQLite", "render (median)", "vs empty page", "of which figures' data",
-                 "size")]
-        rows += [(name, f"{t * 1000:.1f} ms", f"{t / base:.2f}x",
+        rows = [("GET, SQLite", "render (median)", "best", "vs empty page",
+                 "of which figures' data", "size")]
+        rows += [(name, f"{t * 1000:.1f} ms", f"{best * 1000:.1f} ms", f"{t / base:.2f}x",
                   f"{data[name] * 1000:.1f} ms" if name in data else "-",
-                  f"{size // 1024} KiB") for name, (t, size) in timed.items()]
+                  f"{size // 1024} KiB") for name, (t, best, size) in timed.items()]
         md = "\n".join([
             f"## Figures page: {now_utc()}", "",
             f"Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}; SQLite "
             f"{m['sqlite']}.  Code: {code_version()}.  `GET /figures` (the last 30 days, by "
             f"owner: 8 charts of the 12 biggest owners) through the Flask test client as "
-            f"of {NOW.isoformat()}, median of {args.repeat} renders after a warm-up; "
+            f"of {NOW.isoformat()}, median of {args.repeat} renders after a warm-up, the cases "
+            "taken in turn; "
             f"{args.handoffs:,} handoffs over two years ({in_period:,} in the period), "
             "150 owners, 400 senders, 6 workflows, packets of ~1 KiB.  \"Of which "
             "figures' data\": `compute_figures` alone (the statements and the tally).", "",
