@@ -302,9 +302,18 @@ def interpret(session: Session, settings: Settings, inbound_id: int, reading: Re
         _take_reply(session, settings, service, match, reading, now)
         return Outcome("done", "human", match.handoff.id)
 
+    if _answers_a_digest(service, message):  # a digest names many handoffs, none alone
+        return Outcome("ignored", "human", note="a reply to a weekly digest: digests are "
+                       "not handoffs; reply to a handoff's own mail to act on it")
     handoff = _open_from_message(session, settings, service, reading, now)
     _remember(session, message, handoff.id, inbound_id)
     return Outcome("done", "human", handoff.id)
+
+
+def _answers_a_digest(service: ServiceAddresses, message: ParsedMessage) -> bool:
+    """Digests carry a Message-ID of ours made for no handoff (handoff 0)."""
+    return any(service.read_message_id(msgid) == 0
+               for msgid in message.in_reply_to + message.references)
 
 
 def _seen_before(session: Session, message_id: str) -> bool:

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from handoff.chase import run_chase_pass
-from handoff.models import Digest, OutboxMail, Person
+from handoff.models import Digest, Handoff, OutboxMail, Person
 from tests.conftest import (SERVICE, Flow, handoff_mail, links_of, mail_to,
                             settings_from_toml)
 
@@ -412,3 +412,18 @@ def test_stalled_means_two_business_days_in_limbo_without_activity(
     assert [ref for ref in re.findall(r'^(H-\d) "', text, re.M)] == [
         "H-1", "H-3", "H-2", "H-4"]
     assert "needs info, the ball is with Ana Example (answer the question)" in text
+
+
+def test_a_reply_to_a_digest_opens_no_handoff(tmp_path, database_url, sessions, clock):
+    """Ana answers her digest ("thanks, will chase Bob"): it threads to no handoff, and
+    it must not become a new, incomplete handoff that asks her to name an owner."""
+    flow = with_toml(tmp_path, database_url, sessions, clock)
+    hand_off(flow, berlin(2026, 11, 24, 10, 0), 1)
+    [digest] = digests(chase(flow, berlin(2026, 11, 30, 9, 0))[1])
+    reply = handoff_mail(to=SERVICE, cc=None, subject=f"Re: {digest['Subject']}",
+                         message_id="<re-digest@corp.test>",
+                         body="Thanks, I will chase Bob about it.\n")
+    reply["In-Reply-To"] = digest["Message-ID"]
+    assert flow.submit(reply) == []
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Handoff)) == 1
