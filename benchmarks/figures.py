@@ -8,9 +8,8 @@ with milestones, deadlines, decisions and clarity answers as the service writes 
 The databases are made by the real migrations and filled with plain sqlite3 (setup, not
 measured); the page is the real Flask app's, rendered by its test client, timed as the
 median of repeated renders after one warm-up.  Rows beyond the target: the JSON, and
-the page for the whole two years (``?since=730d``: every handoff in the period), a
-database holding only the period's handoffs (the same page, a shorter table), and the
-100,000 without the covering index ``ix_handoffs_figures`` (migration 0006).
+the page for the whole two years (``?since=730d``: every handoff in the period), and a
+database holding only the period's handoffs (the same page, a shorter table).
 
 Run with ``python -m benchmarks.figures``; ``make bench`` runs it.
 """
@@ -208,23 +207,18 @@ def main(argv: list[str] | None = None) -> int:
         engine = make_engine(f"sqlite:///{empty}")
         upgrade_database(engine)
         engine.dispose()  # checkpoints the WAL into the file we copy
-        full, recent, bare = work / "full.db", work / "recent.db", work / "bare.db"
+        full, recent = work / "full.db", work / "recent.db"
         for path in (full, recent):
             shutil.copy(empty, path)
         t0 = time.perf_counter()
         fill(full, args.handoffs)
         in_period = fill(recent, args.handoffs, keep_since=NOW - timedelta(days=30))
-        shutil.copy(full, bare)
-        conn = sqlite3.connect(bare)
-        conn.execute("DROP INDEX ix_handoffs_figures")
-        conn.close()
         print(f"filled {args.handoffs:,} handoffs in {time.perf_counter() - t0:.1f} s",
               file=sys.stderr)
         big = f"{args.handoffs:,} handoffs"
         cases = [("empty database", empty, "/figures"),
                  (f"only the period's {in_period:,} handoffs", recent, "/figures"),
                  (big, full, "/figures"),
-                 (f"{big}, without ix_handoffs_figures", bare, "/figures"),
                  (f"{big}, ?by=workflow", full, "/figures?by=workflow"),
                  ("JSON, empty database", empty, "/api/figures"),
                  (f"{big}, JSON, all three groupings", full, "/api/figures"),

@@ -129,14 +129,7 @@ class Handoff(Base):
     owner: Mapped[Person | None] = relationship(foreign_keys=[owner_id], lazy="joined")
     decision_owner: Mapped[Person | None] = relationship(foreign_keys=[decision_owner_id])
 
-    __table_args__ = (
-        Index("ix_handoffs_workflow_created", "workflow", "created_at"),
-        # what the figures read of a period's handoffs, so the index alone answers
-        # (handoff/figure_sql.py; migration 0006)
-        Index("ix_handoffs_figures", "created_at", "status", "owner_id", "sender_id",
-              "workflow", "offered_at", "accepted_at", "done_at", "state_changed_at",
-              "limbo_seconds", "decided_at", "needs_decision"),
-    )
+    __table_args__ = (Index("ix_handoffs_workflow_created", "workflow", "created_at"),)
 
     @property
     def ref(self) -> str:
