@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, timezone
 from enum import StrEnum
 from typing import Any, Sequence
 
@@ -60,8 +60,9 @@ FIGURES: tuple[Figure, ...] = (
            "From the sender's mail to the owner's done; handoffs done or closed.",
            Scope.PERIOD, "n"),
     Figure("declined_as_incomplete", "Declined or never complete",
-           "Share of handoffs the owner declined, or that never left incomplete (the "
-           "missing lines or owner never came).", Scope.PERIOD, "handoffs"),
+           "Share of handoffs declined by the owner (and not handed on since), or that "
+           "never left incomplete (the missing lines or owner never came).", Scope.PERIOD,
+           "handoffs"),
     Figure("overdue", "Overdue",
            "Handoffs offered, accepted or needing info whose deadline has passed, and by "
            "how long.", Scope.NOW, "n"),
@@ -118,7 +119,7 @@ class Figures:
 
 
 def _iso(at: datetime) -> str:
-    return at.isoformat().replace("+00:00", "Z")
+    return at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 _DAYS = re.compile(r"^(\d{1,4})\s*d(ays?)?$", re.I)

@@ -342,4 +342,7 @@ def test_a_person_sees_the_charts_in_chromium_with_no_csp_violation(
     page.wait_for_url(re.compile(r"by=workflow"))
     assert "sales" in page.locator("#time_to_accept table").inner_text()
     page.screenshot(path=str(tmp_path / "figures-by-workflow.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: no sideways scrolling
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(tmp_path / "figures-phone.png"), full_page=True)
     assert problems == []  # no CSP violation, no script error
