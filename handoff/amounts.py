@@ -34,7 +34,7 @@ CURRENCIES = frozenset(CURRENCY_MARKS.values())
 # words after the number -> its multiplier ("15k", "1,5 Mio.", "2 million")
 MULTIPLIERS: dict[str, int] = {
     "k": 1_000, "thousand": 1_000, "tsd": 1_000, "tsd.": 1_000,
-    "m": 1_000_000, "mm": 1_000_000, "mn": 1_000_000, "mio": 1_000_000,
+    "m": 1_000_000, "mn": 1_000_000, "mio": 1_000_000,  # not "mm": "300 mm" is a length
     "mio.": 1_000_000, "million": 1_000_000, "millions": 1_000_000,
     "bn": 1_000_000_000, "billion": 1_000_000_000, "mrd": 1_000_000_000,
     "mrd.": 1_000_000_000,
@@ -52,9 +52,13 @@ _GAP = (r"[\s:=\-–—]*(?:(?:of|is|was|about|approx\.?|around|ca\.?|circa|von|
 
 _SIGNS = sorted((m for m in CURRENCY_MARKS if not m.isalpha()), key=len, reverse=True)
 _CODES = sorted((m for m in CURRENCY_MARKS if m.isalpha()), key=len, reverse=True)
-_CUR = ("(?:" + "|".join(map(re.escape, _SIGNS)) + r"|\b(?:"
+# a code stands apart from letters, not from digits: "15000USD" is money
+_CUR = ("(?:" + "|".join(map(re.escape, _SIGNS)) + r"|(?<![^\W\d_])(?:"
         + "|".join(map(re.escape, _CODES)) + r")(?![^\W\d_]))")
-_NUM = r"(?<![\d.,])(?:\d{1,3}(?:[ \u00a0\u202f'’]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d+)*)(?!\d)"
+# a whole number (never a part of one: "2,5%" is not 2), and the "12.500,-" of German
+# prices
+_NUM = (r"(?<![\d.,])(?:\d{1,3}(?:[ \u00a0\u202f'’]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d+)*)"
+        r"(?![.,]?\d)(?:[.,]-)?")
 _MULT = (r"(?:\s?(?:" + "|".join(map(re.escape, sorted(MULTIPLIERS, key=len, reverse=True)))
          + r")(?![\w]))?")
 _AMOUNT = re.compile(
@@ -64,6 +68,9 @@ _AMOUNT = re.compile(
     rf"(?P<m3>{_MULT})(?:\s?(?P<post3>{_CUR}))?(?!\s?%)",
     re.I,
 )
+
+
+_YEAR = re.compile(r"(?:19|20)\d\d")
 
 
 @dataclass(frozen=True)
@@ -102,7 +109,9 @@ def find_amounts(text: str) -> list[Amount]:
         number = m["n1"] or m["n2"] or m["n3"]
         mark = (m["pre"] or m["post"] or m["post3"] or "").lower()
         mult = (m["m1"] or m["m2"] or m["m3"] or "").strip().lower()
-        value = read_number(number)
+        if m["n3"] and not mark and not mult and _YEAR.fullmatch(number):
+            continue  # "Budget 2027", "Pricing 2027 for Northwind": a year, not money
+        value = read_number(number.rstrip("-").rstrip(".,"))
         if value is None:
             continue
         if mult:

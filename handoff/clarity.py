@@ -15,7 +15,6 @@ the figures read them per sender and per workflow.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
@@ -23,30 +22,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handoff.addresses import ServiceAddresses
-from handoff.auto_words import LIST_ROBOT_ADDRESS
 from handoff.lifecycle import record_event
 from handoff.models import ClarityAnswer, Event, Handoff, Person
 from handoff.outbox import queue_mail
-from handoff.robot_signs import EXCHANGE_SYSTEM, LIST_ROBOT, MAILER_DAEMON
+from handoff.robot_signs import is_robot_address
 from handoff.states import Action
 
 ANSWERS: dict[Action, str] = {Action.CLEAR: "clear", Action.MISSING: "missing",
                               Action.UNCLEAR: "unclear"}
-# what a no-reply mailbox looks like: noreply@, no-reply@, do_not_reply@, donotreply@,
-# notifications-noreply@, noreply+xyz@, and the bounce robots' own addresses
-NO_REPLY = re.compile(
-    r"^(?:[^@]*[-_.+])?(?:no[-_.]?reply|do[-_.]?not[-_.]?reply)(?:[-_.+][^@]*)?@|"
-    r"^(?:bounces?|mail-?delivery|mail-?daemon)@", re.I)
-
-
-def is_robot_address(address: str) -> bool:
-    """An address only software sends from (no-reply forms, MAILER-DAEMON, list robots,
-    Exchange's system mailbox): nobody there reads a question."""
-    address = address[:320]
-    return any(p.match(address) for p in (NO_REPLY, MAILER_DAEMON, EXCHANGE_SYSTEM,
-                                          LIST_ROBOT, LIST_ROBOT_ADDRESS))
-
-
 def not_to_ask(session: Session, handoff: Handoff) -> str | None:
     """Why the question is not asked now; None when it may be."""
     owner = handoff.owner

@@ -2,8 +2,10 @@
 the decision owner (link or reply ``decided: ...``), and awaited by "done".
 
 The mark is set once per handoff, when it is first offered (a packet completed by the
-sender's reply is read then).  A decision owner who is the sender or the owner needs no
-one else's decision: the rule is noted on the timeline and nothing waits.
+sender's reply is read then), and it stays whoever owns the handoff later.  A decision
+owner who sent the handoff decided in sending it (recorded at once).  A decision owner
+who owns it decides in marking it done; if they hand it on undecided, they are asked for
+the decision like any decision owner, and the new owner waits for it.
 """
 
 from __future__ import annotations
@@ -36,18 +38,42 @@ def mark_decision(session: Session, handoff: Handoff, rules: tuple[DecisionRule,
     if needed is None:
         return None
     decider = ensure_person(session, needed.rule.owner, "", now)
-    if decider.id in (handoff.sender_id, handoff.owner_id):
-        who = "sender" if decider.id == handoff.sender_id else "owner"
-        record_event(session, handoff, "decision_rule_matched", "system", now, None,
-                     reason=needed.reason, decider=decider.address,
-                     note=f"{needed.reason}: the decision owner is the {who}, "
-                          "so nothing waits for another decision")
-        return None
     handoff.needs_decision = needed.reason
     handoff.decision_owner_id, handoff.decision_owner = decider.id, decider
     record_event(session, handoff, "needs_decision", "system", now, None,
                  reason=needed.reason, decider=decider.address, found=needed.found)
+    if decider.id == handoff.sender_id:
+        _record_decision(session, handoff, decider, "decided by the sender, the decision "
+                         "owner, in handing it off", "system", now)
+        return None
+    if decider.id == handoff.owner_id:
+        return None  # the owner decides in marking it done
     return decider
+
+
+def decide_in_doing(session: Session, handoff: Handoff, actor: Person,
+                    now: datetime) -> None:
+    """The owner who is also the decision owner marks it done: that is the decision."""
+    if is_pending(handoff) and handoff.decision_owner_id == actor.id:
+        _record_decision(session, handoff, actor, "decided by the owner, the decision "
+                         "owner, in marking it done", "system", now)
+
+
+def ask_after_hand_on(session: Session, service: ServiceAddresses, handoff: Handoff,
+                      previous_owner: Person | None, now: datetime) -> None:
+    """An owner who was the decision owner handed it on undecided: they are asked now,
+    like any decision owner (unless the new owner is the decision owner)."""
+    decider = handoff.decision_owner
+    if (is_pending(handoff) and decider is not None and previous_owner is not None
+            and decider.id == previous_owner.id and decider.id != handoff.owner_id):
+        queue_mail(session, service, handoff, "decision_needed", decider, now)
+
+
+def _record_decision(session: Session, handoff: Handoff, actor: Person, text: str,
+                     how: str, now: datetime) -> None:
+    handoff.decided_at, handoff.decision = now, text
+    record_event(session, handoff, "decided", how, now, actor, note=text,
+                 reason=handoff.needs_decision)
 
 
 def done_refusal(handoff: Handoff, actor: Person) -> str | None:
@@ -55,6 +81,8 @@ def done_refusal(handoff: Handoff, actor: Person) -> str | None:
     if not is_pending(handoff):
         return None
     decider = handoff.decision_owner
+    if decider is not None and decider.id == actor.id:
+        return None  # the owner is the decision owner: done is the decision
     if decider is None:
         who = "the decision owner"
     elif decider.id == actor.id:

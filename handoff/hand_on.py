@@ -18,12 +18,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handoff.addresses import ServiceAddresses, normalise_address
-from handoff.clarity import is_robot_address
+from handoff.deciding import ask_after_hand_on
 from handoff.errors import ActionRefused
 from handoff.lifecycle import record_event, set_status
 from handoff.models import Event, Handoff, Person
 from handoff.outbox import queue_mail
 from handoff.people import ensure_person
+from handoff.robot_signs import is_robot_address
 from handoff.states import Status
 
 _ADDRESS = re.compile(r"[\w.+'&%!#$*/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
@@ -93,6 +94,7 @@ def hand_on(session: Session, service: ServiceAddresses, handoff: Handoff, actor
                    {**told, "by_you": actor.id == old.id})
     queue_mail(session, service, handoff, "handed_on", handoff.sender, now,
                {**told, "by_you": actor.id == handoff.sender_id})
+    ask_after_hand_on(session, service, handoff, old, now)
     return handoff
 
 

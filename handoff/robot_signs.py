@@ -122,3 +122,18 @@ def is_from_list_software(m: ParsedMessage) -> bool:
     address = (m.from_addr or "")[:320]
     return bool(LIST_ROBOT.match(address) or LIST_ROBOT_ADDRESS.match(address)
                 or any(name in m.headers for name in LIST_HEADERS))
+
+
+# what a no-reply mailbox looks like: noreply@, no-reply@, do_not_reply@, donotreply@,
+# notifications-noreply@, noreply+xyz@, and the bounce robots' own addresses
+NO_REPLY = re.compile(
+    r"^(?:[^@]*[-_.+])?(?:no[-_.]?reply|do[-_.]?not[-_.]?reply)(?:[-_.+][^@]*)?@|"
+    r"^(?:bounces?|mail-?delivery|mail-?daemon)@", re.I)
+
+
+def is_robot_address(address: str) -> bool:
+    """An address only software sends from (no-reply forms, MAILER-DAEMON, list robots,
+    Exchange's system mailbox): nobody there reads a question."""
+    address = address[:320]
+    return any(p.match(address) for p in (NO_REPLY, MAILER_DAEMON, EXCHANGE_SYSTEM,
+                                          LIST_ROBOT, LIST_ROBOT_ADDRESS))

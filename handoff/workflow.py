@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from handoff.addresses import ServiceAddresses
 from handoff.clarity import answer_clarity, tell_owner_closed
 from handoff.deadlines import names_a_time, resolve_deadline
-from handoff.deciding import decide, decide_refusal, done_refusal, mark_decision
+from handoff.deciding import (decide, decide_in_doing, decide_refusal, done_refusal,
+                              mark_decision)
 from handoff.decisions import DecisionRule
 from handoff.errors import ActionRefused
 from handoff.hand_on import hand_on
@@ -235,6 +236,8 @@ def perform_action(
         return decide(session, service, handoff, actor, note, how=how, now=now)
     if action in CLARITY_ANSWERS:
         return answer_clarity(session, handoff, actor, action, note, how=how, now=now)
+    if action is Action.DONE:
+        decide_in_doing(session, handoff, actor, now)
     current = Status(handoff.status)
     target = rule.target
     if target is None:  # the answer to a question returns to where it was asked

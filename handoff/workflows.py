@@ -25,10 +25,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from handoff.addresses import normalise_address
+from handoff.addresses import ServiceAddresses, normalise_address
 from handoff.decisions import DecisionRule, read_rules
 from handoff.errors import ConfigError
 from handoff.packet import FIELDS, REQUIRED_DEFAULT
+from handoff.robot_signs import is_robot_address
 from handoff.settings import Settings
 
 ALWAYS_REQUIRED = ("request", "owner")
@@ -52,7 +53,24 @@ def policy_for(settings: Settings, name: str) -> WorkflowPolicy:
 
 def check_workflows(settings: Settings) -> dict[str, WorkflowPolicy]:
     """Every configured workflow, read once at start so a typo fails then."""
-    return {name: _policy(name, table) for name, table in _tables(settings).items()}
+    policies = {name: _policy(name, table) for name, table in _tables(settings).items()}
+    for policy in policies.values():
+        _check_people(settings, policy)
+    return policies
+
+
+def _check_people(settings: Settings, policy: WorkflowPolicy) -> None:
+    """A decision owner, manager or escalation contact must be a person's mailbox: the
+    service's own address would mail itself (and a decision could never be taken), a
+    no-reply address reads nothing."""
+    service = ServiceAddresses(settings)
+    named = [("escalation_contact", policy.escalation_contact),
+             ("manager", policy.manager),
+             *(("decisions owner", rule.owner) for rule in policy.decisions)]
+    for what, address in named:
+        if address and (service.is_service(address) or is_robot_address(address)):
+            raise ConfigError(f"[workflows.{policy.name}] {what} {address} is not a "
+                              "person's mailbox (the service's own, or a no-reply address)")
 
 
 def _tables(settings: Settings) -> Mapping[str, Any]:

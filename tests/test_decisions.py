@@ -161,6 +161,10 @@ def test_the_owners_done_by_reply_is_refused_with_who_decides(sales, sessions):
     ("Invoice 48213 was paid.", None),  # nor an invoice's number
     ("The deal is $15k.", None),  # no exchange rates: a EUR rule counts EUR (and unmarked)
     ("The deal is €9,999.99.", None),
+    ("Angebot: 12.500,- € netto.", "12.500,- €"),  # the German price form
+    ("They offered 15000EUR.", "15000EUR"),  # a code right after the digits
+    ("Budget 2027 for Northwind.", None),  # a year after a money word is no amount
+    ("The fee is 2,5% of 12,000.", None),  # a share, not the 2 of 2,5
 ])
 def test_words_and_amounts_as_people_write_them(body, fires):
     rules = read_rules("[workflows.sales]", [
@@ -179,12 +183,56 @@ def test_a_decided_line_is_no_open_question(sales, sessions):
     assert "needs_decision" not in kinds(sessions)
 
 
-def test_a_decision_owner_who_sent_it_is_not_asked_again(sales, sessions):
+def test_a_decision_owner_who_sent_it_decided_in_sending_it(sales, sessions):
     mails = sales.submit(handoff_mail(sender="Carla CFO <carla@corp.test>", body=PRICING),
                          rcpt=[SALES], mail_from="carla@corp.test")
-    assert handoff(sessions).needs_decision is None
-    assert "decision_rule_matched" in kinds(sessions)
+    h = handoff(sessions)
+    assert h.needs_decision and h.decided_at is not None  # marked, and decided at once
+    assert "decided by the sender" in h.decision
+    assert [k for k in kinds(sessions) if k in ("needs_decision", "decided")] == [
+        "needs_decision", "decided"]
     assert len([m for m in mails if "carla@corp.test" in str(m["To"])]) == 1  # the receipt
+
+
+def test_a_decision_owner_who_owns_it_decides_in_marking_it_done(sales, sessions, client):
+    mails = sales.submit(handoff_mail(to="Carla CFO <carla@corp.test>", body=PRICING),
+                         rcpt=[SALES])
+    offer = mail_to(mails, "carla@corp.test")  # one mail to Carla: her offer, no "ask"
+    assert client.post(links_of(offer)["Done"]).status_code == 303
+    h = handoff(sessions)
+    assert h.status == "done" and "decided by the owner" in h.decision
+
+
+def test_a_hand_on_by_the_owner_who_decides_leaves_the_decision_to_be_taken(
+        sales, sessions, client):
+    """Carla owns it and is its decision owner; she hands it on to Bob undecided: the
+    mark stays, Carla is asked for the decision, and Bob's Done waits for it."""
+    offer = mail_to(sales.submit(handoff_mail(to="Carla CFO <carla@corp.test>",
+                                              body=PRICING), rcpt=[SALES]),
+                    "carla@corp.test")
+    client.post(links_of(offer)["Hand on"], data={"address": "bob@corp.test", "note": ""})
+    mails = sales.flush()
+    ask = mail_to([m for m in mails if "needs your decision" in text_of(m)],
+                  "carla@corp.test")
+    bobs = mail_to([m for m in mails if "Hand on" not in str(m["Subject"])
+                    and "bob@corp.test" in str(m["To"])], "bob@corp.test")
+    assert client.post(links_of(bobs)["Done"]).status_code == 409
+    assert handoff(sessions).status == "offered"
+    assert client.post(links_of(ask)["Decide"], data={"note": "price as quoted"}
+                       ).status_code == 303
+    assert handoff(sessions).decision == "price as quoted"
+
+
+@pytest.mark.parametrize("toml", [
+    '[[workflows.sales.decisions]]\nwords = ["pricing"]\nowner = "handoff@acme.test"\n',
+    '[[workflows.sales.decisions]]\nwords = ["pricing"]\nowner = "handoff+sales@acme.test"\n',
+    '[[workflows.sales.decisions]]\nwords = ["pricing"]\nowner = "noreply@corp.test"\n',
+    '[workflows.sales]\nmanager = "handoff@acme.test"\n',
+])
+def test_a_decision_owner_or_manager_that_is_no_persons_mailbox_fails_at_start(
+        tmp_path, database_url, toml):
+    with pytest.raises(ConfigError, match="not a person's mailbox"):
+        check_workflows(settings_from_toml(tmp_path, database_url, toml))
 
 
 def test_the_default_workflow_has_no_rules(flow, sessions):
