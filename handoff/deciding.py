@@ -20,12 +20,24 @@ from handoff.lifecycle import record_event
 from handoff.models import Handoff, Person
 from handoff.outbox import queue_mail
 from handoff.people import ensure_person
+from handoff.states import BALL, Role, Status
 
 DECISION_LIMIT = 5000
 
 
 def is_pending(handoff: Handoff) -> bool:
     return bool(handoff.needs_decision) and handoff.decided_at is None
+
+
+def owed(handoff: Handoff) -> tuple[Role, str]:
+    """Who holds the ball and what they owe next (states.BALL), saying so when "done"
+    waits for somebody else's decision."""
+    role, owes = BALL[Status(handoff.status)]
+    decider = handoff.decision_owner
+    if (is_pending(handoff) and handoff.status == Status.ACCEPTED and decider is not None
+            and decider.id != handoff.owner_id):
+        owes = f"deliver; done waits for a decision by {decider.address}"
+    return role, owes
 
 
 def mark_decision(session: Session, handoff: Handoff, rules: tuple[DecisionRule, ...],

@@ -22,6 +22,7 @@ from babel.dates import format_date, format_timedelta
 
 from handoff.business_time import WorkingHours
 from handoff.chase import working_hours
+from handoff.deciding import owed
 from handoff.models import Handoff, Person
 from handoff.settings import Settings
 from handoff.states import BALL, Role, Status
@@ -103,7 +104,7 @@ def _holder(handoff: Handoff) -> Person | None:
 
 def _item(handoff: Handoff, section: str, part: int, reader_id: int | None,
           now: datetime) -> dict[str, Any]:
-    _role, owes = BALL[Status(handoff.status)]
+    _role, owes = owed(handoff)
     holder = _holder(handoff)
     who = "nobody" if holder is None else "you" if holder.id == reader_id else holder.label
     return {"handoff_id": handoff.id, "ref": handoff.ref, "part": part,

@@ -9,11 +9,12 @@ from typing import Any
 from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.orm import Session, aliased
 
+from handoff.deciding import owed
 from handoff.errors import NotFound
 from handoff.hand_on import owner_chain
 from handoff.models import Event, Handoff, OutboxMail, Person, WebhookDelivery
 from handoff.packet import FIELDS
-from handoff.states import BALL, OPEN_STATES, Role, Status
+from handoff.states import OPEN_STATES, Role, Status
 from handoff.webhook_events import endpoint_host
 
 
@@ -37,7 +38,7 @@ def get_handoff(session: Session, ref: str) -> Handoff:
 
 
 def ball_of(handoff: Handoff) -> dict[str, Any]:
-    role, owes = BALL[Status(handoff.status)]
+    role, owes = owed(handoff)
     person = {Role.OWNER: handoff.owner, Role.SENDER: handoff.sender}.get(role)
     return {"role": str(role), "person": person.address if person else None, "owes": owes}
 

@@ -254,3 +254,15 @@ def test_the_default_workflow_has_no_rules(flow, sessions):
 def test_a_rule_typo_fails_at_start(tmp_path, database_url, toml, message):
     with pytest.raises(ConfigError, match=message):
         check_workflows(settings_from_toml(tmp_path, database_url, toml))
+
+
+def test_the_ball_says_done_waits_for_the_decision_owner(sales, sessions, client):
+    """Accepted with a decision pending: the page and the API say what the owner owes,
+    and that "done" waits for Carla."""
+    offer = mail_to(offered(sales), "bob@corp.test")
+    client.post(links_of(offer)["Accept"])
+    ball = client.get("/api/handoffs/H-1").get_json()["ball"]
+    assert ball["person"] == "bob@corp.test"
+    assert ball["owes"] == "deliver; done waits for a decision by carla@corp.test"
+    assert "done waits for a decision by carla@corp.test" in client.get(
+        "/h/H-1").get_data(as_text=True)
