@@ -23,7 +23,7 @@ from handoff.commands import read_command, take_command
 from handoff.db import SessionFactory
 from handoff.errors import ActionRefused, StorageError
 from handoff.guards import Envelope, Verdict, classify
-from handoff.models import Handoff, InboundMessage, SpentToken, ThreadRef
+from handoff.models import Handoff, InboundMessage, Person, SpentToken, ThreadRef
 from handoff.packet import Packet, build_packet, strip_quoted
 from handoff.parsing import ParsedMessage, parse_message
 from handoff.people import ensure_person
@@ -389,8 +389,15 @@ def _take_reply(session: Session, settings: Settings, service: ServiceAddresses,
             return
         except ActionRefused:
             pass
-    # The other party already has the mail if it was addressed to them too.
+    # The others of the handoff (sender, owner, a decision owner) hear of a comment by
+    # one of them, unless it was addressed to them too (then they have it already).
     addressed = {a for _n, a in message.to + message.cc}
-    other = handoff.owner if role is Role.SENDER else handoff.sender
-    notify = role is not Role.NOBODY and other is not None and other.address not in addressed
-    add_comment(session, service, handoff, author, text, now=now, notify=notify)
+    people = [handoff.sender, handoff.owner, handoff.decision_owner]
+    if role is Role.NOBODY and author not in people:
+        tell: list[Person] = []
+    else:
+        tell = list({p.id: p for p in people
+                     if p is not None and p.id != author.id and p.address not in addressed
+                     and (p is not handoff.decision_owner or not handoff.decided_at)
+                     }.values())
+    add_comment(session, service, handoff, author, text, now=now, notify=tell)

@@ -307,20 +307,18 @@ def add_comment(
     text: str,
     *,
     now: datetime,
-    notify: bool,
+    notify: list[Person],
 ) -> None:
-    """A reply in the thread that is not a command (SPEC 4)."""
+    """A reply in the thread that is not a command (SPEC 4); ``notify``: who hears of it
+    (the caller knows who had it already)."""
     record_event(session, handoff, "comment", "reply", now, author, text=text[:10000])
     handoff.last_activity_at = now
     handoff.next_chase_at = now  # a reply resets the chase timers (SPEC 5)
     if handoff.owner_id == author.id:
         handoff.owner_away_since = None  # a real reply: back
-    if not notify:
-        return
-    other = person_for(handoff, Role.SENDER if role_of(handoff, author) is Role.OWNER
-                       else Role.OWNER)
-    if other is not None and other.id != author.id:
-        # after the end, no action links ride along (the clarity question is asked once)
-        kind = "comment_after_end" if Status(handoff.status) in ENDED else "comment"
-        queue_mail(session, service, handoff, kind, other, now,
-                   {"note": text[:5000], "actor": author.label})
+    # after the end, no action links ride along (the clarity question is asked once)
+    kind = "comment_after_end" if Status(handoff.status) in ENDED else "comment"
+    for other in notify:
+        if other.id != author.id:
+            queue_mail(session, service, handoff, kind, other, now,
+                       {"note": text[:5000], "actor": author.label})

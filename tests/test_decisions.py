@@ -266,3 +266,15 @@ def test_the_ball_says_done_waits_for_the_decision_owner(sales, sessions, client
     assert ball["owes"] == "deliver; done waits for a decision by carla@corp.test"
     assert "done waits for a decision by carla@corp.test" in client.get(
         "/h/H-1").get_data(as_text=True)
+
+
+def test_the_decision_owners_question_reaches_the_sender_and_the_owner_once(sales, sessions):
+    """Carla replies to her "decision needed" mail with a question, Bob in Cc: Ana hears
+    of it; Bob has it already and is not mailed again."""
+    ask = mail_to(offered(sales), "carla@corp.test")
+    question = reply(ask, "What discount did they ask for?\n",
+                     sender="Carla CFO <carla@corp.test>", message_id="<q@corp.test>")
+    question["Cc"] = "Bob Builder <bob@corp.test>"
+    told = sales.submit(question, rcpt=[str(ask["Reply-To"])], mail_from="carla@corp.test")
+    assert "What discount did they ask for?" in text_of(mail_to(told, "ana@corp.test"))
+    assert [m for m in told if "bob@corp.test" in str(m["To"])] == []
