@@ -1,16 +1,20 @@
 """The statements behind the figures (``handoff/figures.py``): two, whatever the table's
 size: one over the handoffs made in the period, one over those open now.
 
-Each statement yields one row per handoff with what the figures need already worked
-out by the database: its groups (owner, sender, workflow), 0/1 flags to add up
-(declined, never complete, clarity answers, age bucket, ...) and durations in seconds
-from the milestone columns.  The rows are then tallied per group and grouping:
+Each reads one row per handoff with what the figures need already worked out by the
+database, as plain numbers (no datetimes, no ORM entities): the key of each grouping
+asked for (owner, sender, workflow), 0/1 flags to add up (declined, never complete,
+clarity answers, age bucket, ...) and durations in seconds from the milestone columns
+(SQLite: ``(julianday(a) - julianday(b)) * 86400``; PostgreSQL: ``extract(epoch from
+a - b)``).  The rows are then tallied per group and grouping:
 
 - on PostgreSQL in the database, in one ``GROUP BY GROUPING SETS`` statement each,
   with ``percentile_disc`` for the median and the p90;
 - on SQLite (no percentile function; its window functions ranked 4,000 handoffs' values
   in ~70 ms where Python sorts them in ~5: benchmarks/RESULTS.md) from the fetched rows,
-  bounded by the period, in Python.
+  bounded by the period, in Python.  What crosses into Python is kept small, since that
+  is most of the cost: only the keys asked for, the flags packed into one integer per
+  row, and the durations as floats.
 
 Both give nearest-rank percentiles (the value at rank ceil(p * n) of the sorted values:
 a value some handoff really had), so both give the same numbers; the tests run on both.
@@ -21,12 +25,15 @@ A period's handoffs are found through ``ix_handoffs_created_at``, the open ones 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import reduce
+from operator import add
 from typing import Any, Callable, Sequence
 
-from sqlalchemy import (ColumnElement, Select, and_, case, func, literal, select, tuple_)
+from sqlalchemy import (ColumnElement, FromClause, Select, and_, case, func, literal,
+                        select, tuple_)
 from sqlalchemy.orm import Session
 
 from handoff.models import ClarityAnswer, Handoff, UTCDateTime
@@ -38,7 +45,7 @@ DONE_STATES = (Status.DONE, Status.CLOSED)
 OVERDUE_STATES = (Status.OFFERED, Status.ACCEPTED, Status.NEEDS_INFO)  # as views.summarize
 OPEN = tuple(sorted(OPEN_STATES))
 ALL = "all"  # the grouping of the whole: one group, ""
-KEYS = {"owner": 0, "sender": 1, "workflow": 2}  # the key columns' places in a row
+KEYS: dict[str, Any] = {"owner": H.owner_id, "sender": H.sender_id, "workflow": H.workflow}
 CLARITY_ANSWERS = ("clear", "missing", "unclear")
 AGE_BUCKETS: tuple[tuple[str, str, timedelta | None], ...] = (
     ("under_1d", "under a day", timedelta(days=1)),
@@ -58,34 +65,52 @@ def seconds_between(session: Session) -> Seconds:
     return lambda later, earlier: func.extract("epoch", later - earlier)
 
 
-def _flag(condition: ColumnElement[bool]) -> ColumnElement[Any]:
-    return case((condition, 1), else_=0)
-
-
 @dataclass(frozen=True)
 class Tally:
-    """One statement's rows: the keys (owner, sender, workflow), then ``sums`` (0/1
-    flags to add up), then ``durations`` (seconds, or NULL where it does not apply)."""
+    """What one statement reads: the handoffs ``source``/``where`` selects, one row
+    each; ``flags`` (conditions, counted per group) and ``durations`` (seconds, or NULL
+    where it does not apply; n, median and p90 per group)."""
 
-    statement: Select[Any]
-    sums: tuple[str, ...]
-    durations: tuple[str, ...]
+    source: FromClause
+    where: ColumnElement[bool]
+    flags: dict[str, ColumnElement[bool]]
+    durations: dict[str, ColumnElement[Any]]
+
+    @property
+    def sums(self) -> tuple[str, ...]:
+        return tuple(self.flags)
+
+    def rows(self, groupings: Sequence[str]) -> Select[Any]:
+        """One row per handoff: the keys asked for, a 0/1 column per flag, the
+        durations; what PostgreSQL adds up in ``_tally_in_sql``."""
+        return (select(*(KEYS[g].label(g) for g in groupings if g != ALL),
+                       *(case((c, 1), else_=0).label(n) for n, c in self.flags.items()),
+                       *(c.label(n) for n, c in self.durations.items()))
+                .select_from(self.source).where(self.where))
+
+    def packed_rows(self, groupings: Sequence[str]) -> Select[Any]:
+        """The same rows, narrower, for SQLite's tally in Python: the flags packed as
+        the bits of one integer (flag i is bit i)."""
+        bits = [case((c, 1 << i), else_=0) for i, c in enumerate(self.flags.values())]
+        return (select(*(KEYS[g] for g in groupings if g != ALL), reduce(add, bits),
+                       *self.durations.values())
+                .select_from(self.source).where(self.where))
 
 
 def period_tally(window_since: datetime, now: datetime, seconds: Seconds) -> Tally:
-    """The handoffs made at or after ``window_since``, one row each."""
+    """The handoffs made at or after ``window_since``."""
     at = literal(now, UTCDateTime())
     needed = H.needs_decision.is_not(None)
     decided = and_(needed, H.decided_at.is_not(None))
     decision_from = case((and_(H.offered_at.is_not(None), H.offered_at <= H.decided_at),
                           H.offered_at), else_=H.created_at)
-    sums: dict[str, ColumnElement[Any]] = {
-        "declined": _flag(H.status == Status.DECLINED),
-        "never_complete": _flag(H.offered_at.is_(None)),
-        "needed": _flag(needed),
-        "decided": _flag(decided),
-        "waiting": _flag(and_(needed, H.decided_at.is_(None), H.status.in_(OPEN))),
-        **{a: _flag(ClarityAnswer.answer == a) for a in CLARITY_ANSWERS},
+    flags: dict[str, ColumnElement[bool]] = {
+        "declined": H.status == Status.DECLINED,
+        "never_complete": H.offered_at.is_(None),
+        "needed": needed,
+        "decided": decided,
+        "waiting": and_(needed, H.decided_at.is_(None), H.status.in_(OPEN)),
+        **{a: ClarityAnswer.answer == a for a in CLARITY_ANSWERS},
     }
     durations: dict[str, ColumnElement[Any]] = {
         "time_to_accept": case((H.accepted_at >= H.offered_at,
@@ -95,31 +120,24 @@ def period_tally(window_since: datetime, now: datetime, seconds: Seconds) -> Tal
         "time_to_done": case((H.status.in_(DONE_STATES), seconds(H.done_at, H.created_at))),
         "time_to_decision": case((decided, seconds(H.decided_at, decision_from))),
     }
-    statement = (select(H.owner_id, H.sender_id, H.workflow,
-                        *(c.label(n) for n, c in sums.items()),
-                        *(c.label(n) for n, c in durations.items()))
-                 .select_from(H).outerjoin(ClarityAnswer, ClarityAnswer.handoff_id == H.id)
-                 .where(H.created_at >= window_since))
-    return Tally(statement, tuple(sums), tuple(durations))
+    source = H.__table__.outerjoin(ClarityAnswer.__table__,
+                                   ClarityAnswer.handoff_id == H.id)
+    return Tally(source, H.created_at >= window_since, flags, durations)
 
 
 def open_tally(now: datetime, seconds: Seconds) -> Tally:
-    """The handoffs open at ``now``, whenever made, one row each."""
+    """The handoffs open at ``now``, whenever made."""
     at = literal(now, UTCDateTime())
     bounds = [high for _, _, high in AGE_BUCKETS]
-    sums = {name: _flag(and_(*([H.created_at > now - high] if high else []),
-                             *([H.created_at <= now - low] if low else [])))
-            for (name, _, high), low in zip(AGE_BUCKETS, [None, *bounds[:-1]])}
+    flags = {name: and_(*([H.created_at > now - high] if high else []),
+                        *([H.created_at <= now - low] if low else []))
+             for (name, _, high), low in zip(AGE_BUCKETS, [None, *bounds[:-1]])}
     durations = {
         "open_age": seconds(at, H.created_at),
         "overdue_by": case((and_(H.status.in_(OVERDUE_STATES), H.deadline < now),
                             seconds(at, H.deadline))),
     }
-    statement = (select(H.owner_id, H.sender_id, H.workflow,
-                        *(c.label(n) for n, c in sums.items()),
-                        *(c.label(n) for n, c in durations.items()))
-                 .where(H.status.in_(OPEN)))
-    return Tally(statement, tuple(sums), tuple(durations))
+    return Tally(H.__table__, H.status.in_(OPEN), flags, durations)
 
 
 Stat = tuple[int, float | None, float | None]  # n, median, p90
@@ -145,29 +163,38 @@ def tally(session: Session, spec: Tally, groupings: Sequence[str]) -> Tallies:
 
 
 def _tally_in_python(session: Session, spec: Tally, groupings: Sequence[str]) -> Tallies:
-    """Group the rows once per grouping, then add up and sort column by column (the
-    per-value work stays in C: ``zip``, ``sum``, ``sorted``)."""
-    rows: list[Any] = list(session.connection().execute(spec.statement).all())
+    """Group the rows once per grouping, then count and sort column by column (the
+    per-value work stays in C: ``zip``, ``Counter``, ``sorted``)."""
+    keyed = [g for g in groupings if g != ALL]
+    rows: list[Any] = list(session.connection().execute(spec.packed_rows(keyed)).all())
     session.rollback()  # SQLite: a transaction holds the write lock; adding up needs none
-    first_sum, first_duration = 3, 3 + len(spec.sums)
     out: Tallies = {}
     for grouping in groupings:
         groups: dict[Any, list[Any]] = {"": rows} if grouping == ALL and rows else {}
         if grouping != ALL:
-            place = KEYS[grouping]
+            place = keyed.index(grouping)
             for row in rows:
                 groups.setdefault(row[place], []).append(row)
         for grp, members in groups.items():
             columns = list(zip(*members))
             stats: dict[str, Stat] = {}
-            for i, name in enumerate(spec.durations):
-                ordered = sorted([v for v in columns[first_duration + i] if v is not None])
+            for name, values in zip(spec.durations, columns[len(keyed) + 1:]):
+                ordered = sorted([v for v in values if v is not None])
                 stats[name] = (len(ordered), _nearest_rank(ordered, 0.5),
                                _nearest_rank(ordered, 0.9))
-            sums = {name: sum(columns[first_sum + i]) for i, name in enumerate(spec.sums)}
             key = (grouping, None if grp is None else str(grp))
-            out[key] = Tallied(len(members), sums, stats)  # type: ignore[arg-type]
+            out[key] = Tallied(len(members), _unpack(spec.sums, columns[len(keyed)]), stats)
     return out
+
+
+def _unpack(names: Sequence[str], masks: Sequence[int]) -> dict[str, int]:
+    """How many rows have each flag, from the rows' packed flags."""
+    sums = dict.fromkeys(names, 0)
+    for mask, n in Counter(masks).items():
+        for i, name in enumerate(names):
+            if mask >> i & 1:
+                sums[name] += n
+    return sums
 
 
 def _nearest_rank(ordered: list[float], p: float) -> float | None:
@@ -176,9 +203,9 @@ def _nearest_rank(ordered: list[float], p: float) -> float | None:
 
 
 def _tally_in_sql(session: Session, spec: Tally, groupings: Sequence[str]) -> Tallies:
-    rows = spec.statement.subquery("rows")
     keyed = [g for g in groupings if g != ALL]
-    keys = [rows.c[("owner_id", "sender_id", "workflow")[KEYS[g]]] for g in keyed]
+    rows = spec.rows(keyed).subquery("rows")
+    keys = [rows.c[g] for g in keyed]
     aggregates: list[ColumnElement[Any]] = [*(func.grouping(k) for k in keys), *keys,
                                             func.count()]
     aggregates += [func.coalesce(func.sum(rows.c[name]), 0) for name in spec.sums]
