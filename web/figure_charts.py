@@ -1,12 +1,13 @@
-"""The figures page's charts: server-rendered SVG from pygal, inlined in the page.
+"""The figures page's charts: server-rendered SVG from pygal, each its own response
+(``/figures/charts/<figure>.svg``) that the page shows with ``<img>``, so the page
+itself draws nothing and comes at once; the table beside each chart has the numbers.
 
 No script: pygal's JavaScript (tooltips) is switched off (``js=[]``) and the config
-``<script>`` it writes anyway is filtered out, so the page's Content-Security-Policy
-keeps ``default-src 'none'`` with no script source at all, and nothing is blocked.  The
-SVG carries its own ``<style>`` (scoped to the chart's id by pygal); the page's policy
-allows inline styles (``style-src 'unsafe-inline'``, as the status page has always
-needed), and that is all it needs.  Labels (addresses, workflow names: mail is hostile)
-are escaped by pygal's XML writer before the SVG is inlined.
+``<script>`` it writes anyway is filtered out (an SVG shown by ``<img>`` runs no script
+anyway).  The page's Content-Security-Policy keeps ``default-src 'none'`` with no script
+source at all, and allows same-origin images (``img-src 'self'``).  The SVG carries its
+own ``<style>`` (scoped to the chart's id by pygal).  Labels (addresses, workflow names:
+mail is hostile) are escaped by pygal's XML writer.
 
 One horizontal bar chart per figure, a bar per group, biggest group first, "all" on
 top as the yardstick.  The table beside each chart carries the exact numbers.
@@ -18,7 +19,6 @@ import math
 from typing import Any, Callable, Sequence
 
 import pygal
-from markupsafe import Markup
 from pygal.style import Style
 
 from handoff.figure_sql import AGE_BUCKETS, CLARITY_ANSWERS
@@ -35,6 +35,12 @@ AGE_COLOURS = ("#2e8b57", "#9ccc65", "#e8a33d", "#a51d1d")
 CLARITY_COLOURS = ("#2e8b57", "#e8a33d", "#c0392b")
 CLARITY_WORDS = {"clear": "clear", "missing": "missing something", "unclear": "unclear"}
 ALL_LABEL = "(all)"
+WIDTH = 640
+
+
+def chart_height(bars: int) -> int:
+    """The chart's height in pixels for so many bars (groups and "(all)")."""
+    return 90 + 26 * bars
 
 
 def format_duration(seconds: float | int | None) -> str:
@@ -57,8 +63,7 @@ def format_share(share: float | int | None) -> str:
 
 def _chart(kind: Callable[..., Any], title: str, labels: Sequence[str], **options: Any) -> Any:
     options.setdefault("style", _style(MEDIAN_P90))
-    chart = kind(js=[], disable_xml_declaration=True, width=640,
-                 height=90 + 26 * len(labels), legend_at_bottom=True,
+    chart = kind(js=[], width=WIDTH, height=chart_height(len(labels)), legend_at_bottom=True,
                  truncate_label=-1, truncate_legend=-1, margin=6, spacing=6,
                  show_y_guides=False, **options)
     chart.title = title
@@ -84,11 +89,12 @@ def _add(chart: Any, name: str, values: Sequence[float | None]) -> None:
     chart.add(name, list(reversed(values)))
 
 
-def _render(chart: Any) -> Markup:
-    return Markup(chart.render(is_unicode=True))  # noqa: S704 (pygal escapes its text)
+def _render(chart: Any) -> bytes:
+    svg: bytes = chart.render()  # UTF-8 XML; pygal escapes its text
+    return svg
 
 
-def duration_chart(result: Result, grouping: str, title: str) -> Markup:
+def duration_chart(result: Result, grouping: str, title: str) -> bytes:
     """Median and p90 bars per group, in hours, or days when the p90s run past 3 days."""
     rows = _rows(result, grouping)
     longest = max((r.values.get("p90") or 0 for r in rows), default=0)
@@ -100,7 +106,7 @@ def duration_chart(result: Result, grouping: str, title: str) -> Markup:
     return _render(chart)
 
 
-def count_chart(result: Result, grouping: str, title: str, key: str, colour: str) -> Markup:
+def count_chart(result: Result, grouping: str, title: str, key: str, colour: str) -> bytes:
     rows = _rows(result, grouping)
     chart = _chart(pygal.HorizontalBar, title, [r.group for r in rows], show_legend=False,
                    style=_style((colour,)), order_min=0)  # whole handoffs: no 0.2 steps
@@ -108,7 +114,7 @@ def count_chart(result: Result, grouping: str, title: str, key: str, colour: str
     return _render(chart)
 
 
-def declined_chart(result: Result, grouping: str) -> Markup:
+def declined_chart(result: Result, grouping: str) -> bytes:
     rows = _rows(result, grouping)
     shares = {key: [_percent(r.values.get(key), r.values.get("handoffs")) for r in rows]
               for key in ("declined", "never_complete")}
@@ -123,7 +129,7 @@ def declined_chart(result: Result, grouping: str) -> Markup:
     return _render(chart)
 
 
-def open_age_chart(result: Result, grouping: str) -> Markup:
+def open_age_chart(result: Result, grouping: str) -> bytes:
     rows = _rows(result, grouping)
     chart = _chart(pygal.HorizontalStackedBar, "Open handoffs by age",
                    [r.group for r in rows], style=_style(AGE_COLOURS), order_min=0)
@@ -132,7 +138,7 @@ def open_age_chart(result: Result, grouping: str) -> Markup:
     return _render(chart)
 
 
-def clarity_chart(result: Result, grouping: str) -> Markup:
+def clarity_chart(result: Result, grouping: str) -> bytes:
     rows = _rows(result, grouping)
     chart = _chart(pygal.HorizontalStackedBar, "Was it clear? (% of answers)",
                    [r.group for r in rows], style=_style(CLARITY_COLOURS), range=(0, 100))
@@ -150,10 +156,16 @@ def _style(colours: Sequence[str]) -> Style:
     return Style(colors=tuple(colours), **_LOOK)
 
 
-def chart_for(result: Result, grouping: str) -> Markup | None:
-    """The chart of one figure for one grouping; None when it has nothing to show."""
-    name, count = result.figure.name, result.figure.count
-    if not result.total.values.get(count):
+def has_chart(result: Result) -> bool:
+    """Whether the figure has anything to draw (else the page says so, without axes)."""
+    return bool(result.total.values.get(result.figure.count))
+
+
+def chart_for(result: Result, grouping: str) -> bytes | None:
+    """The chart of one figure for one grouping, an SVG document; None when it has
+    nothing to show."""
+    name = result.figure.name
+    if not has_chart(result):
         return None
     if name == "declined_as_incomplete":
         return declined_chart(result, grouping)

@@ -6,18 +6,25 @@ Query: ``?since=`` (``30d``, ``2026-11-01`` or an ISO instant; default the last 
 days), ``?by=`` (owner, sender or workflow: the page shows one grouping at a time,
 default owner; the JSON gives all three unless one is asked for), ``?top=`` (the
 biggest groups shown per figure, default 12, at most 100).
+
+The page draws no chart: each is ``/figures/charts/<figure>.svg`` with the same query
+(the period's start given as the instant the page resolved it to), shown by ``<img>``
+beside the table of its numbers.  A chart reads only the statement its figure needs,
+for its one grouping.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from flask import Blueprint, Response, abort, jsonify, render_template, request
+from flask import Blueprint, Response, abort, jsonify, render_template, request, url_for
 
 from handoff.figure_sql import AGE_BUCKETS, CLARITY_ANSWERS
-from handoff.figures import DEFAULT_TOP, GROUPINGS, Figures, compute_figures, parse_since
+from handoff.figures import (DEFAULT_TOP, FIGURES, GROUPINGS, Figures, compute_figures,
+                             iso_utc, parse_since)
 from web import pages, state
-from web.figure_charts import (CLARITY_WORDS, chart_for, format_duration, format_share)
+from web.figure_charts import (CLARITY_WORDS, chart_for, chart_height, format_duration,
+                               format_share, has_chart)
 
 bp = Blueprint("figures", __name__)
 bp.before_request(pages.require_view_key)
@@ -63,7 +70,7 @@ COLUMNS: dict[str, tuple[tuple[str, Show], ...]] = {
 }
 
 
-def _figures(groupings: tuple[str, ...]) -> Figures:
+def _figures(groupings: tuple[str, ...], names: tuple[str, ...] | None = None) -> Figures:
     s = state()
     now = s["clock"]()
     try:
@@ -76,7 +83,7 @@ def _figures(groupings: tuple[str, ...]) -> Figures:
     except ValueError:
         abort(400, "top must be a number")
     with s["sessions"]() as session:
-        return compute_figures(session, since, now, groupings, top)
+        return compute_figures(session, since, now, groupings, top, names)
 
 
 def _grouping(default: str | None) -> str | None:
@@ -90,10 +97,27 @@ def _grouping(default: str | None) -> str | None:
 def figures_page() -> str:
     by = _grouping("owner") or "owner"
     figures = _figures((by,))
-    charts = {r.figure.name: chart_for(r, by) for r in figures.results}
+    query: dict[str, Any] = {"since": iso_utc(figures.since), "by": by, **(
+        {"top": request.args["top"]} if request.args.get("top") else {})}
+    charts = {r.figure.name: (url_for(".figure_chart", name=r.figure.name, **query),
+                              chart_height(1 + len(r.by[by])))
+              for r in figures.results if has_chart(r)}
     return render_template(
         "figures.html.j2", figures=figures, by=by, charts=charts, groupings=GROUPINGS,
         periods=PERIODS, since_arg=request.args.get("since", ""), columns=COLUMNS)
+
+
+@bp.get("/figures/charts/<name>.svg")
+def figure_chart(name: str) -> Response:
+    """One figure's chart for one grouping, as the page links it."""
+    if name not in {f.name for f in FIGURES}:
+        abort(404)
+    by = _grouping("owner") or "owner"
+    result, = _figures((by,), (name,)).results
+    svg = chart_for(result, by)
+    if svg is None:
+        abort(404, "nothing to count")
+    return Response(svg, mimetype="image/svg+xml")
 
 
 @bp.get("/api/figures")

@@ -56,7 +56,8 @@ def remember_key(response: Response) -> Response:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     response.headers.setdefault("Content-Security-Policy",
-                                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+                                "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; "
+                                "form-action 'self'")
     return response
 
 
