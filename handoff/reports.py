@@ -96,8 +96,10 @@ def _route_to(session: Session, service: ServiceAddresses, handoff_id: int, pers
             continue
         if meaning.kind == "bounce" and meaning.outbox_id is not None:
             mail = session.get(OutboxMail, meaning.outbox_id)
-            if mail is not None and (mail.handoff_id, mail.recipient_id) == (handoff_id,
-                                                                              person_id):
+            # a digest is filed under one of its handoffs but is about many: its bounce
+            # says nothing about that handoff's owner
+            if mail is not None and mail.kind != "digest" and (
+                    mail.handoff_id, mail.recipient_id) == (handoff_id, person_id):
                 return "bounce"
         elif meaning.kind == "reply" and (meaning.handoff_id, meaning.person_id) == (
                 handoff_id, person_id):

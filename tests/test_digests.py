@@ -427,3 +427,18 @@ def test_a_reply_to_a_digest_opens_no_handoff(tmp_path, database_url, sessions, 
     assert flow.submit(reply) == []
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(Handoff)) == 1
+
+
+def test_a_bounce_of_a_digest_blames_no_owner(tmp_path, database_url, sessions, clock):
+    """Bob manages the workflow and owns its one handoff: his digest is filed under
+    that handoff, but its bounce is about the digest, not about Bob as its owner."""
+    from tests.test_away_and_bounces import bounce_address_of, dsn
+
+    flow = with_toml(tmp_path, database_url, sessions, clock,
+                     '[workflows.default]\nmanager = "bob@corp.test"\n')
+    hand_off(flow, berlin(2026, 11, 24, 10, 0), 1)
+    [digest] = digests(chase(flow, berlin(2026, 11, 30, 9, 0))[1])
+    assert "bob@corp.test" in str(digest["To"])
+    flow.submit(dsn("bob@corp.test"), rcpt=[bounce_address_of(flow, digest)], mail_from="")
+    with sessions() as session:
+        assert session.get(Handoff, 1).owner_unreachable is None
