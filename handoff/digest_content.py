@@ -25,10 +25,10 @@ from handoff.chase import working_hours
 from handoff.deciding import owed
 from handoff.models import Handoff, Person
 from handoff.settings import Settings
-from handoff.states import BALL, Role, Status
+from handoff.states import BALL, CAN_BE_OVERDUE, LIMBO, Role, Status
 
-LIMBO = frozenset({Status.INCOMPLETE, Status.OFFERED, Status.NEEDS_INFO})
-LATE = frozenset({Status.OFFERED, Status.ACCEPTED, Status.NEEDS_INFO})  # can be overdue
+# waiting on somebody to act, so it can stall (incomplete too: the sender owes lines)
+STALLABLE = frozenset({Status.INCOMPLETE, *LIMBO})
 SECTIONS = ("overdue", "stalled", "open")
 MAX_ITEMS = 50  # a part lists the 50 most pressing; the rest are counted
 SENDER, MANAGER = "sender", "manager"
@@ -79,10 +79,10 @@ def _rank(handoff: Handoff, stalled_after: int, hours_of: Callable[[Person], Wor
           now: datetime) -> tuple[int, float, int]:
     """(section, the most pressing first within it, the oldest first)."""
     status = Status(handoff.status)
-    if handoff.deadline is not None and handoff.deadline < now and status in LATE:
+    if handoff.deadline is not None and handoff.deadline < now and status in CAN_BE_OVERDUE:
         return (0, handoff.deadline.timestamp(), handoff.id)
     quiet = _quiet_since(handoff, now)
-    if status in LIMBO and not (handoff.snoozed_until and handoff.snoozed_until > now):
+    if status in STALLABLE and not (handoff.snoozed_until and handoff.snoozed_until > now):
         hours = hours_of(_holder(handoff) or handoff.sender)
         if hours.add(quiet, hours.business_days(stalled_after)) <= now:
             return (1, quiet.timestamp(), handoff.id)

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from handoff.models import Event, Handoff, Person
-from handoff.states import BALL, TRANSITIONS, Action, Role, Status
+from handoff.states import BALL, LIMBO, TRANSITIONS, Action, Role, Status
 from handoff.webhook_events import queue_webhook_event
 
 
@@ -56,8 +56,6 @@ def person_for(handoff: Handoff, role: Role) -> Person | None:
             Role.DECIDER: handoff.decision_owner}.get(role)
 
 
-# Where a handoff waits with nobody acting on it yet: its "time in limbo" (issue 11)
-LIMBO = frozenset({Status.OFFERED, Status.NEEDS_INFO})
 ENDED = frozenset({Status.CLOSED, Status.DECLINED, Status.CANCELLED})
 
 

@@ -49,6 +49,10 @@ class Action(StrEnum):
 OPEN_STATES = frozenset(
     {Status.INCOMPLETE, Status.OFFERED, Status.ACCEPTED, Status.NEEDS_INFO, Status.DONE}
 )
+# Where a handoff waits with nobody acting on it yet: its "time in limbo" (figures)
+LIMBO = frozenset({Status.OFFERED, Status.NEEDS_INFO})
+# Where a passed deadline makes it overdue (done, ended and incomplete ones are not)
+CAN_BE_OVERDUE = frozenset({Status.OFFERED, Status.ACCEPTED, Status.NEEDS_INFO})
 # "back to the previous state" (the answer to a question) is resolved by the workflow.
 PREVIOUS = None
 # the action changes no state (snooze, a decision, the clarity answers)

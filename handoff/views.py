@@ -14,7 +14,7 @@ from handoff.errors import NotFound
 from handoff.hand_on import owner_chain
 from handoff.models import Event, Handoff, OutboxMail, Person, WebhookDelivery
 from handoff.packet import FIELDS
-from handoff.states import OPEN_STATES, Role, Status
+from handoff.states import CAN_BE_OVERDUE, OPEN_STATES, Role, Status
 from handoff.webhook_events import endpoint_host
 
 
@@ -54,8 +54,7 @@ def summarize(handoff: Handoff, now: datetime) -> dict[str, Any]:
         "ball": ball_of(handoff),
         "deadline": iso(handoff.deadline),
         "overdue": bool(handoff.deadline and handoff.deadline < now
-                        and handoff.status in (Status.OFFERED, Status.ACCEPTED,
-                                               Status.NEEDS_INFO)),
+                        and handoff.status in CAN_BE_OVERDUE),
         "created_at": iso(handoff.created_at),
         "state_changed_at": iso(handoff.state_changed_at),
         "last_activity_at": iso(handoff.last_activity_at),
@@ -140,7 +139,6 @@ def list_handoffs(session: Session, filters: Filters, limit: int, offset: int,
 # The status page's order (the API keeps newest first, SPEC 11): overdue first, most
 # overdue at the top; then the open ones, the longest waiting in their state first;
 # then the ended ones, latest activity first.
-CAN_BE_OVERDUE = (Status.OFFERED, Status.ACCEPTED, Status.NEEDS_INFO)
 
 
 def attention_order(now: datetime) -> tuple[Any, ...]:
