@@ -142,18 +142,20 @@ def test_no_microseconds_anywhere_on_the_pages(flow, client, clock, sessions):
 
 def test_the_page_puts_overdue_first_then_longest_waiting_the_api_newest_first(
         flow, client, clock):
-    """H-3 is overdue, H-1 has waited longest, H-2 waits less, H-4 has ended: the page
-    reads 3, 1, 2, 4; the API (SPEC 11) still lists newest first."""
+    """H-3 is overdue; H-2 has waited longest in its state (H-1, made earlier, was
+    accepted since, so its wait began later); H-4 has ended: the page reads 3, 2, 1, 4,
+    neither by age nor by number; the API (SPEC 11) still lists newest first."""
     from datetime import datetime, timezone
 
-    def submit(n: int, **kwargs: str) -> None:
-        flow.submit(handoff_mail(message_id=f"<{n}@corp.test>", subject=f"Job {n}",
-                                 **kwargs))
+    def submit(n: int, **kwargs: str) -> list:
+        return flow.submit(handoff_mail(message_id=f"<{n}@corp.test>", subject=f"Job {n}",
+                                        **kwargs))
 
-    submit(1, body="Please look at it.\nDone when: done\n")
+    first = mail_to(submit(1, body="Please look at it.\nDone when: done\n"), "bob@corp.test")
     clock.advance(hours=2)
     submit(2, body="Please look at it too.\nDone when: done\n")
     clock.advance(hours=1)
+    client.post(links_of(first)["Accept"])  # H-1 is in its new state from now on
     submit(3, body="Deadline: today 5pm\n")
     offer = mail_to(flow.submit(handoff_mail(message_id="<4@corp.test>", subject="Job 4",
                                              to="carol@corp.test")), "carol@corp.test")
@@ -162,7 +164,7 @@ def test_the_page_puts_overdue_first_then_longest_waiting_the_api_newest_first(
 
     html = client.get("/").get_data(as_text=True)
     order = sorted(("H-1", "H-2", "H-3", "H-4"), key=lambda r: html.index(f'data-ref="{r}"'))
-    assert order == ["H-3", "H-1", "H-2", "H-4"]
+    assert order == ["H-3", "H-2", "H-1", "H-4"]
     assert ">yesterday, 17:00</time>" in html and ">17 hours overdue</time>" in html
     assert "<title>(1 overdue) Handoffs</title>" in html  # the tab a lead keeps open
     listing = client.get("/api/handoffs").get_json()["handoffs"]
