@@ -7,6 +7,7 @@ import os
 import shutil
 import smtplib
 import socket
+import subprocess
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -329,3 +330,39 @@ def pytest_runtest_makereport(item: Any, call: Any) -> Iterator[None]:
                  or BACKEND == "postgresql")):
         report.outcome = "failed"
         report.longrepr = f"real-server test skipped under HANDOFF_REQUIRE_REAL=1: {report.longrepr}"
+
+
+def run_at_once(argv: list[str], env: dict[str, str],
+                count: int = 2) -> list[subprocess.CompletedProcess[str]]:
+    """``count`` processes of ``argv`` started at the same instant (a barrier), as two
+    chasers or workers racing on one database would be; their results, in order done."""
+    start = threading.Barrier(count)
+    results: list[subprocess.CompletedProcess[str]] = []
+
+    def run() -> None:
+        start.wait()
+        results.append(subprocess.run(argv, env=env, capture_output=True, text=True))
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert all(r.returncode == 0 for r in results), [r.stderr[-500:] for r in results]
+    return results
+
+
+@pytest.fixture
+def web(settings: Settings, sessions: Any, clock: Clock) -> Iterator[str]:
+    """The app on a real HTTP server on a free port, on the injected clock: its URL."""
+    from werkzeug.serving import make_server
+
+    from web import create_app
+
+    server = make_server("127.0.0.1", 0, create_app(settings, sessions, clock=clock),
+                         threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -15,7 +14,7 @@ from sqlalchemy import func, select
 
 from handoff.chase import run_chase_pass
 from handoff.models import Handoff, Nudge, OutboxMail
-from tests.conftest import (BACKEND, SERVICE, handoff_mail, links_of, mail_to,
+from tests.conftest import (BACKEND, SERVICE, handoff_mail, links_of, mail_to, run_at_once,
                             settings_from_toml)
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -144,19 +143,7 @@ def test_two_chasers_at_once_send_every_nudge_exactly_once(flow, sessions, datab
                HANDOFF_DATA_DIR=str(tmp_path / "var"), HANDOFF_SERVICE_ADDRESS=SERVICE,
                HANDOFF_SECRET_KEY="test-secret-key", HANDOFF_TIMEZONE="Europe/Berlin")
     argv = [sys.executable, "-m", "handoff", "chase", "--now", "2026-11-24T12:05:00Z"]
-    start = threading.Barrier(2)
-    results: list[subprocess.CompletedProcess[str]] = []
-
-    def run() -> None:
-        start.wait()
-        results.append(subprocess.run(argv, env=env, capture_output=True, text=True))
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert all(r.returncode == 0 for r in results), [r.stderr[-500:] for r in results]
+    results = run_at_once(argv, env)
     # each process sends what is due; a mail the other one is sending says so
     sent = [line for r in results for line in r.stdout.splitlines()
             if line.startswith(("sent ", "sending "))]

@@ -8,7 +8,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
@@ -18,7 +17,7 @@ from sqlalchemy import func, select
 
 from handoff.chase import run_chase_pass
 from handoff.models import Digest, Handoff, OutboxMail, Person
-from tests.conftest import (SERVICE, Flow, handoff_mail, links_of, mail_to,
+from tests.conftest import (SERVICE, Flow, handoff_mail, links_of, mail_to, run_at_once,
                             settings_from_toml)
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -139,19 +138,7 @@ def test_two_chasers_at_once_send_one_digest(tmp_path, database_url, sessions, c
                HANDOFF_SECRET_KEY="test-secret-key", HANDOFF_TIMEZONE="Europe/Berlin",
                HANDOFF_CONFIG=str(tmp_path / "handoff.toml"))
     argv = [sys.executable, "-m", "handoff", "chase", "--now", "2026-11-30T08:05:00Z"]
-    start = threading.Barrier(2)
-    results: list[subprocess.CompletedProcess[str]] = []
-
-    def run() -> None:
-        start.wait()
-        results.append(subprocess.run(argv, env=env, capture_output=True, text=True))
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert all(r.returncode == 0 for r in results), [r.stderr[-500:] for r in results]
+    results = run_at_once(argv, env)
     said = [line for r in results for line in r.stdout.splitlines() if " digest " in line]
     assert len(said) == 1 and re.match(
         r"^(sent|sending) digest +ana@corp\.test +3 handoffs: H-1 H-2 H-3$", said[0]), said

@@ -7,12 +7,10 @@ tmp_path (index.png, handoff.png, done.png, index-phone.png)."""
 from __future__ import annotations
 
 import re
-import threading
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from tests.conftest import handoff_mail, links_of, mail_to
 from tests.test_browser import browser  # noqa: F401  (the Chromium fixture)
@@ -21,20 +19,6 @@ pytestmark = pytest.mark.realserver
 
 ISO_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
 FRACTION = re.compile(r"\d\d:\d\d:\d\d[.,]\d|\.\d{6}")
-
-
-@pytest.fixture
-def web(settings: Any, sessions: Any, clock: Any) -> Iterator[str]:
-    """The status page on a real HTTP server on a free port, on the injected clock."""
-    from web import create_app
-
-    server = make_server("127.0.0.1", 0, create_app(settings, sessions, clock=clock),
-                         threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
 
 
 def three_handoffs(flow: Any, client: Any, clock: Any) -> None:
