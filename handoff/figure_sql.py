@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import reduce
 from operator import add
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Collection, Sequence
 
 from sqlalchemy import (ColumnElement, FromClause, Select, and_, case, func, literal,
                         select, tuple_)
@@ -80,6 +80,14 @@ class Tally:
     def sums(self) -> tuple[str, ...]:
         return tuple(self.flags)
 
+    def only(self, names: Collection[str] | None) -> Tally:
+        """The same statement reading only the flags and durations ``names`` (all when
+        None): a chart of one figure computes what that figure shows."""
+        if names is None:
+            return self
+        return replace(self, flags={n: c for n, c in self.flags.items() if n in names},
+                       durations={n: c for n, c in self.durations.items() if n in names})
+
     def rows(self, groupings: Sequence[str]) -> Select[Any]:
         """One row per handoff: the keys asked for, a 0/1 column per flag, the
         durations; what PostgreSQL adds up in ``_tally_in_sql``."""
@@ -92,13 +100,16 @@ class Tally:
         """The same rows, narrower, for SQLite's tally in Python: the flags packed as
         the bits of one integer (flag i is bit i)."""
         bits = [case((c, 1 << i), else_=0) for i, c in enumerate(self.flags.values())]
-        return (select(*(KEYS[g] for g in groupings if g != ALL), reduce(add, bits),
+        return (select(*(KEYS[g] for g in groupings if g != ALL),
+                       reduce(add, bits) if bits else literal(0),
                        *self.durations.values())
                 .select_from(self.source).where(self.where))
 
 
-def period_tally(window_since: datetime, now: datetime, seconds: Seconds) -> Tally:
-    """The handoffs made at or after ``window_since``."""
+def period_tally(window_since: datetime, now: datetime, seconds: Seconds,
+                 names: Collection[str] | None = None) -> Tally:
+    """The handoffs made at or after ``window_since``, reading ``names`` (or all); the
+    clarity answers are joined only when asked for."""
     at = literal(now, UTCDateTime())
     needed = H.needs_decision.is_not(None)
     decided = and_(needed, H.decided_at.is_not(None))
@@ -120,13 +131,15 @@ def period_tally(window_since: datetime, now: datetime, seconds: Seconds) -> Tal
         "time_to_done": case((H.status.in_(DONE_STATES), seconds(H.done_at, H.created_at))),
         "time_to_decision": case((decided, seconds(H.decided_at, decision_from))),
     }
-    source = H.__table__.outerjoin(ClarityAnswer.__table__,
-                                   ClarityAnswer.handoff_id == H.id)
-    return Tally(source, H.created_at >= window_since, flags, durations)
+    source: FromClause = H.__table__.outerjoin(ClarityAnswer.__table__,
+                                               ClarityAnswer.handoff_id == H.id)
+    if names is not None and not set(CLARITY_ANSWERS) & set(names):
+        source = H.__table__
+    return Tally(source, H.created_at >= window_since, flags, durations).only(names)
 
 
-def open_tally(now: datetime, seconds: Seconds) -> Tally:
-    """The handoffs open at ``now``, whenever made."""
+def open_tally(now: datetime, seconds: Seconds, names: Collection[str] | None = None) -> Tally:
+    """The handoffs open at ``now``, whenever made, reading ``names`` (or all)."""
     at = literal(now, UTCDateTime())
     bounds = [high for _, _, high in AGE_BUCKETS]
     flags = {name: and_(*([H.created_at > now - high] if high else []),
@@ -137,7 +150,7 @@ def open_tally(now: datetime, seconds: Seconds) -> Tally:
         "overdue_by": case((and_(H.status.in_(OVERDUE_STATES), H.deadline < now),
                             seconds(at, H.deadline))),
     }
-    return Tally(H.__table__, H.status.in_(OPEN), flags, durations)
+    return Tally(H.__table__, H.status.in_(OPEN), flags, durations).only(names)
 
 
 Stat = tuple[int, float | None, float | None]  # n, median, p90
@@ -145,11 +158,28 @@ Stat = tuple[int, float | None, float | None]  # n, median, p90
 
 @dataclass
 class Tallied:
-    """What one group of one grouping adds up to."""
+    """What one group of one grouping adds up to.  On SQLite the median and p90 are
+    worked out when first asked for (``stat``): a page shows a dozen of the hundreds of
+    groups, and needs only how many values the others have, to rank them."""
 
     rows: int = 0
     sums: dict[str, int] = field(default_factory=dict)
     stats: dict[str, Stat] = field(default_factory=dict)
+    values: dict[str, Sequence[float | None]] = field(default_factory=dict)  # SQLite
+
+    def n(self, name: str) -> int:
+        """How many of the group's handoffs have the duration ``name``."""
+        if name in self.stats:
+            return self.stats[name][0]
+        values = self.values.get(name, ())
+        return len(values) - values.count(None)
+
+    def stat(self, name: str) -> Stat:
+        if name not in self.stats:
+            ordered = sorted([v for v in self.values.get(name, ()) if v is not None])
+            self.stats[name] = (len(ordered), _nearest_rank(ordered, 0.5),
+                                _nearest_rank(ordered, 0.9))
+        return self.stats[name]
 
 
 Tallies = dict[tuple[str, str | None], Tallied]  # (grouping, group) -> its tally
@@ -163,8 +193,9 @@ def tally(session: Session, spec: Tally, groupings: Sequence[str]) -> Tallies:
 
 
 def _tally_in_python(session: Session, spec: Tally, groupings: Sequence[str]) -> Tallies:
-    """Group the rows once per grouping, then count and sort column by column (the
-    per-value work stays in C: ``zip``, ``Counter``, ``sorted``)."""
+    """Group the rows once per grouping, then count column by column (the per-value
+    work stays in C: ``zip``, ``Counter``, ``tuple.count``; ``sorted`` when a median
+    is asked for)."""
     keyed = [g for g in groupings if g != ALL]
     rows: list[Any] = list(session.connection().execute(spec.packed_rows(keyed)).all())
     session.rollback()  # SQLite: a transaction holds the write lock; adding up needs none
@@ -177,13 +208,9 @@ def _tally_in_python(session: Session, spec: Tally, groupings: Sequence[str]) ->
                 groups.setdefault(row[place], []).append(row)
         for grp, members in groups.items():
             columns = list(zip(*members))
-            stats: dict[str, Stat] = {}
-            for name, values in zip(spec.durations, columns[len(keyed) + 1:]):
-                ordered = sorted([v for v in values if v is not None])
-                stats[name] = (len(ordered), _nearest_rank(ordered, 0.5),
-                               _nearest_rank(ordered, 0.9))
             key = (grouping, None if grp is None else str(grp))
-            out[key] = Tallied(len(members), _unpack(spec.sums, columns[len(keyed)]), stats)
+            out[key] = Tallied(len(members), _unpack(spec.sums, columns[len(keyed)]), {},
+                               dict(zip(spec.durations, columns[len(keyed) + 1:])))
     return out
 
 

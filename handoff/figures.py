@@ -25,8 +25,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handoff.deadlines import zone
-from handoff.figure_sql import (AGE_BUCKETS, ALL, CLARITY_ANSWERS, Stat, open_tally,
-                                period_tally, seconds_between, tally)
+from handoff.figure_sql import (AGE_BUCKETS, ALL, CLARITY_ANSWERS, Stat, Tallied, Tallies,
+                                open_tally, period_tally, seconds_between, tally)
 from handoff.models import Person
 
 GROUPINGS = ("owner", "sender", "workflow")
@@ -78,7 +78,6 @@ FIGURES: tuple[Figure, ...] = (
 )
 
 Values = dict[str, float | int | None]
-Raw = dict[tuple[str, str], dict[str | None, Values]]  # (figure, grouping) -> group -> values
 
 
 @dataclass
@@ -151,31 +150,88 @@ def compute_figures(session: Session, since: datetime, now: datetime,
     reads one."""
     wanted = [f for f in FIGURES if names is None or f.name in names]
     scopes = {f.scope for f in wanted}
+    reads = None if names is None else {c for f in wanted for c in READS[f.name]}
     seconds, dims = seconds_between(session), (ALL, *groupings)
-    made = tally(session, period_tally(since, now, seconds), dims) \
+    made = tally(session, period_tally(since, now, seconds, reads), dims) \
         if Scope.PERIOD in scopes else {}
-    still_open = tally(session, open_tally(now, seconds), dims) if Scope.NOW in scopes else {}
-    raw: Raw = defaultdict(dict)
-    for (dim, grp), t in made.items():
-        for name in ("time_to_accept", "time_in_limbo", "time_to_done"):
-            raw[(name, dim)][grp] = _stat(t.stats[name])
-        declined, never = t.sums["declined"], t.sums["never_complete"]
-        raw[("declined_as_incomplete", dim)][grp] = {
-            "handoffs": t.rows, "declined": declined, "never_complete": never,
-            "rate": _share(declined + never, t.rows)}
-        raw[("decisions", dim)][grp] = {
-            **{k: t.sums[k] for k in ("needed", "decided", "waiting")},
-            **_stat(t.stats["time_to_decision"])}
-        answers = sum(t.sums[a] for a in CLARITY_ANSWERS)
-        raw[("clarity", dim)][grp] = {
-            "answers": answers, **{a: t.sums[a] for a in CLARITY_ANSWERS},
-            **{f"{a}_share": _share(t.sums[a], answers) for a in CLARITY_ANSWERS}}
-    for (dim, grp), t in still_open.items():
-        raw[("overdue", dim)][grp] = _stat(t.stats["overdue_by"])
-        raw[("open_by_age", dim)][grp] = {**_stat(t.stats["open_age"]),
-                                          **{b[0]: t.sums[b[0]] for b in AGE_BUCKETS}}
-    return Figures(since, now, tuple(groupings),
-                   _assemble(session, raw, wanted, tuple(groupings), top))
+    still_open = tally(session, open_tally(now, seconds, reads), dims) \
+        if Scope.NOW in scopes else {}
+    tallies = {Scope.PERIOD: _by_grouping(made), Scope.NOW: _by_grouping(still_open)}
+    results = [_result(figure, tallies[figure.scope], tuple(groupings), top)
+               for figure in wanted]
+    _name_people(session, results)
+    return Figures(since, now, tuple(groupings), results)
+
+
+# what each figure reads of its statement (figure_sql's flags and durations)
+READS: dict[str, tuple[str, ...]] = {
+    "time_to_accept": ("time_to_accept",),
+    "time_in_limbo": ("time_in_limbo",),
+    "time_to_done": ("time_to_done",),
+    "declined_as_incomplete": ("declined", "never_complete"),
+    "decisions": ("needed", "decided", "waiting", "time_to_decision"),
+    "clarity": CLARITY_ANSWERS,
+    "overdue": ("overdue_by",),
+    "open_by_age": ("open_age", *(b[0] for b in AGE_BUCKETS)),
+}
+# the duration each figure's median and p90 are of
+DURATION = {"time_to_accept": "time_to_accept", "time_in_limbo": "time_in_limbo",
+            "time_to_done": "time_to_done", "decisions": "time_to_decision",
+            "overdue": "overdue_by", "open_by_age": "open_age"}
+
+
+def _values(figure: Figure, t: Tallied) -> Values:
+    """What ``figure`` says of one group (or the whole), from its statement's tally."""
+    name, sums = figure.name, t.sums
+    if name == "declined_as_incomplete":
+        declined, never = sums["declined"], sums["never_complete"]
+        return {"handoffs": t.rows, "declined": declined, "never_complete": never,
+                "rate": _share(declined + never, t.rows)}
+    if name == "clarity":
+        answers = sum(sums[a] for a in CLARITY_ANSWERS)
+        return {"answers": answers, **{a: sums[a] for a in CLARITY_ANSWERS},
+                **{f"{a}_share": _share(sums[a], answers) for a in CLARITY_ANSWERS}}
+    stat = _stat(t.stat(DURATION[name]))
+    if name == "decisions":
+        return {**{k: sums[k] for k in ("needed", "decided", "waiting")}, **stat}
+    if name == "open_by_age":
+        return {**stat, **{b[0]: sums[b[0]] for b in AGE_BUCKETS}}
+    return stat
+
+
+def _size(figure: Figure, t: Tallied) -> int:
+    """The number that ranks a group in ``figure`` (``figure.count``), without working
+    out medians the page will not show."""
+    if figure.count == "n":
+        return t.n(DURATION[figure.name])
+    if figure.count == "handoffs":
+        return t.rows
+    if figure.count == "answers":
+        return sum(t.sums[a] for a in CLARITY_ANSWERS)
+    return t.sums[figure.count]
+
+
+def _by_grouping(tallies: Tallies) -> dict[str, dict[str, Tallied]]:
+    out: dict[str, dict[str, Tallied]] = defaultdict(dict)
+    for (grouping, group), t in tallies.items():
+        out[grouping][group or ""] = t
+    return out
+
+
+def _result(figure: Figure, tallies: dict[str, dict[str, Tallied]],
+            groupings: tuple[str, ...], top: int) -> Result:
+    """``figure`` for the whole and the ``top`` biggest groups of each grouping."""
+    whole = tallies[ALL].get("")
+    total = Row(ALL, {**_blank(figure), **(_values(figure, whole) if whole else {})})
+    by, counts = {}, {}
+    for dim in groupings:
+        sized = [(size, group, t) for group, t in tallies[dim].items()
+                 if (size := _size(figure, t))]
+        sized.sort(key=lambda s: (-s[0], s[1]))
+        by[dim] = [Row(group, {**_blank(figure), **_values(figure, t)})
+                   for _, group, t in sized[:top]]
+        counts[dim] = len(sized)
+    return Result(figure, total, by, counts)
 
 
 def _stat(stat: Stat) -> Values:
@@ -204,23 +260,6 @@ _BLANK: dict[str, Values] = {  # what a figure says of a group with nothing to c
 
 def _blank(figure: Figure) -> Values:
     return dict(_BLANK.get(figure.name, _STAT))
-
-
-def _assemble(session: Session, raw: Raw, figures: Sequence[Figure],
-              groupings: tuple[str, ...], top: int) -> list[Result]:
-    results = []
-    for figure in figures:
-        total = Row(ALL, {**_blank(figure), **raw[(figure.name, ALL)].get("", {})})
-        by, counts = {}, {}
-        for dim in groupings:
-            rows = [Row(grp or "", {**_blank(figure), **values})
-                    for grp, values in raw[(figure.name, dim)].items()]
-            rows = [r for r in rows if r.values.get(figure.count)]
-            rows.sort(key=lambda r: (-(r.values.get(figure.count) or 0), r.group))
-            by[dim], counts[dim] = rows[:top], len(rows)
-        results.append(Result(figure, total, by, counts))
-    _name_people(session, results)
-    return results
 
 
 def _name_people(session: Session, results: list[Result]) -> None:

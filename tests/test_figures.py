@@ -266,6 +266,30 @@ def test_the_page_and_the_json_show_the_same_numbers(client, rows, clock):
             assert cells in page, (name, cells)
 
 
+def test_a_chart_reads_only_its_figure_and_gives_the_same_numbers(sessions, rows, clock):
+    """A chart computes one figure from a narrower statement (no clarity join, one
+    duration): the numbers are those of the whole page's statement."""
+    from handoff.figures import FIGURES, compute_figures
+
+    now = clock.now
+    for n in range(1, 8):
+        rows.add(status=("closed", "accepted", "offered", "declined")[n % 4],
+                 ago=timedelta(days=n), owner=f"o{n % 3}@corp.test",
+                 offered_at=now - timedelta(days=n), needs_decision="pricing" if n % 2 else None,
+                 accepted_at=now - timedelta(days=n) + timedelta(minutes=37 * n),
+                 done_at=now - timedelta(days=n) + timedelta(hours=7 * n),
+                 decided_at=now - timedelta(days=n) + timedelta(hours=n) if n % 3 else None,
+                 deadline=now - timedelta(hours=n), answer=("clear", "missing")[n % 2])
+    since = now - timedelta(days=30)
+    with sessions() as session:
+        whole = {r.figure.name: r for r in compute_figures(session, since, now, ("owner",)).results}
+        for figure in FIGURES:
+            alone, = compute_figures(session, since, now, ("owner",), names=(figure.name,)).results
+            assert (alone.total, alone.by, alone.groups) == (
+                whole[figure.name].total, whole[figure.name].by, whole[figure.name].groups)
+            assert alone.total.values[figure.count], figure.name  # something was counted
+
+
 def test_an_empty_database_says_there_is_nothing_to_count(client):
     page = client.get("/figures").get_data(as_text=True)
     assert page.count("Nothing to count in this period.") == 6
