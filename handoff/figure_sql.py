@@ -199,28 +199,36 @@ def _tally_in_python(session: Session, spec: Tally, groupings: Sequence[str]) ->
     keyed = [g for g in groupings if g != ALL]
     rows: list[Any] = list(session.connection().execute(spec.packed_rows(keyed)).all())
     session.rollback()  # SQLite: a transaction holds the write lock; adding up needs none
+    if not rows:
+        return {}
+    columns = list(zip(*rows))
     out: Tallies = {}
     for grouping in groupings:
-        groups: dict[Any, list[Any]] = {"": rows} if grouping == ALL and rows else {}
+        groups: dict[Any, list[Any]] = {"": rows}
+        keys: Sequence[Any] = ("",) * len(rows)
         if grouping != ALL:
-            place = keyed.index(grouping)
-            for row in rows:
-                groups.setdefault(row[place], []).append(row)
+            groups, keys = {}, columns[keyed.index(grouping)]
+            for key, row in zip(keys, rows):
+                groups.setdefault(key, []).append(row)
+        sums = _unpack(spec.sums, keys, columns[len(keyed)])
         for grp, members in groups.items():
-            columns = list(zip(*members))
-            key = (grouping, None if grp is None else str(grp))
-            out[key] = Tallied(len(members), _unpack(spec.sums, columns[len(keyed)]), {},
-                               dict(zip(spec.durations, columns[len(keyed) + 1:])))
+            durations = list(zip(*members))[len(keyed) + 1:]
+            out[(grouping, None if grp is None else str(grp))] = Tallied(
+                len(members), sums[grp], {}, dict(zip(spec.durations, durations)))
     return out
 
 
-def _unpack(names: Sequence[str], masks: Sequence[int]) -> dict[str, int]:
-    """How many rows have each flag, from the rows' packed flags."""
-    sums = dict.fromkeys(names, 0)
-    for mask, n in Counter(masks).items():
-        for i, name in enumerate(names):
-            if mask >> i & 1:
-                sums[name] += n
+def _unpack(names: Sequence[str], keys: Sequence[Any],
+            masks: Sequence[int]) -> dict[Any, dict[str, int]]:
+    """How many rows of each group have each flag, from the rows' packed flags."""
+    flags: dict[int, list[str]] = {}  # a mask -> the flags set in it
+    sums: dict[Any, dict[str, int]] = {}
+    for (key, mask), n in Counter(zip(keys, masks)).items():
+        group = sums.setdefault(key, dict.fromkeys(names, 0))
+        if mask not in flags:
+            flags[mask] = [name for i, name in enumerate(names) if mask >> i & 1]
+        for name in flags[mask]:
+            group[name] += n
     return sums
 
 
