@@ -329,6 +329,7 @@ def test_the_figures_need_the_view_key_beyond_loopback(tmp_path, sessions, clock
     client = create_app(settings, sessions, clock=clock).test_client()
     assert client.get("/figures").status_code == 401
     assert client.get("/api/figures").status_code == 401
+    assert client.get("/figures/charts/time_to_accept.svg").status_code == 401
     assert client.get("/api/figures", headers={"X-Handoff-View-Key": "sesame"}
                       ).status_code == 200
     assert client.get("/figures?key=sesame").status_code == 200
