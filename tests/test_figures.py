@@ -11,12 +11,10 @@ rank ceil(p * n)."""
 from __future__ import annotations
 
 import re
-import threading
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from handoff.models import ClarityAnswer, Handoff, Person
 from tests.conftest import handoff_mail, links_of, mail_to, make_settings
@@ -333,20 +331,6 @@ def test_the_figures_need_the_view_key_beyond_loopback(tmp_path, sessions, clock
     assert client.get("/api/figures", headers={"X-Handoff-View-Key": "sesame"}
                       ).status_code == 200
     assert client.get("/figures?key=sesame").status_code == 200
-
-
-@pytest.fixture
-def web(settings: Any, sessions: Any, clock: Any) -> Iterator[str]:
-    """The app on a real HTTP server on a free port, on the injected clock."""
-    from web import create_app
-
-    server = make_server("127.0.0.1", 0, create_app(settings, sessions, clock=clock),
-                         threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
 
 
 @pytest.mark.realserver
