@@ -369,9 +369,12 @@ def _take_reply(session: Session, settings: Settings, service: ServiceAddresses,
     text = strip_quoted(message.text)
     role = role_of(handoff, author)
     command = read_command(text)
-    # a command only from the one who may give it: the sender's "Done." answering a
-    # question is an answer, not a refused "done" (nor is her "Decided: ..." line)
-    if command is not None and may_act(handoff, author, command.action):
+    # a command from the one who may give it; from someone with no part in it now (an
+    # earlier owner after a hand on, a stranger) it is refused on the timeline, saying
+    # who has it; but the sender's "Done." answering a question is an answer, not a
+    # refused "done" (nor is her "Decided: ..." line)
+    if command is not None and (may_act(handoff, author, command.action)
+                                or role is Role.NOBODY):
         take_command(session, service, handoff, author, command, reading.envelope.rcpt_tos,
                      now)
         return

@@ -194,10 +194,10 @@ def refusal(handoff: Handoff, action: Action, actor: Person) -> str | None:
     POST) and reply commands ask the same question."""
     rule = TRANSITIONS[action]
     if not may_act(handoff, actor, action):
-        if Role.OWNER in rule.actors and handoff.owner is not None and \
-                Role.SENDER not in rule.actors:
-            return (f"{handoff.ref} is with {handoff.owner.address} now: only its owner "
-                    "may act on it.")
+        if Role.OWNER in rule.actors and handoff.owner is not None and (
+                Role.SENDER not in rule.actors or role_of(handoff, actor) is Role.NOBODY):
+            return (f"{handoff.ref} is with {handoff.owner.address} now: only its "
+                    f"{' or '.join(map(str, rule.actors))} may {rule.label.lower()}.")
         return f"“{rule.label}” is for the {' or the '.join(map(str, rule.actors))}."
     current = Status(handoff.status)
     if current not in rule.sources:

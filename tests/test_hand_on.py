@@ -152,10 +152,10 @@ def test_the_owner_hands_on_by_reply_a_cc_alone_is_a_comment(flow, sessions):
                 mail_from=CAROL)
     flow.submit(reply(offer, "hand on: erin@corp.test\n", sender="bob@corp.test",
                       message_id="<ho3@corp.test>"), rcpt=rcpt, mail_from="bob@corp.test")
-    assert owner_of(sessions) == "dave@corp.test"  # Bob is no owner: his words are text
+    assert owner_of(sessions) == "dave@corp.test"  # Bob is no owner: refused
     with sessions() as session:
         last = session.scalar(select(Event).order_by(Event.id.desc()))
-        assert (last.kind, last.actor.address) == ("comment", "bob@corp.test")
+        assert last.kind == "command_refused" and "dave@corp.test" in last.detail["reason"]
 
 
 def test_the_ball_and_the_chase_clock_move_to_the_new_owner(flow, client, sessions):
@@ -222,3 +222,19 @@ def test_the_owner_hands_on_in_a_real_browser(running, sink, browser, tmp_path):
     page.screenshot(path=str(tmp_path / "handed-on.png"), full_page=True)
     mails = sink.wait_for(5)
     assert {r.rcpt_tos[0] for r in mails[2:]} == {CAROL, "bob@corp.test", "ana@corp.test"}
+
+
+def test_the_earlier_owners_done_by_reply_is_refused_saying_who_has_it(flow, client,
+                                                                      sessions):
+    """Bob handed it on to Carol, then replies "done" to his old offer: it changes
+    nothing, and the timeline says why (Carol has it), not a silent comment."""
+    offer = mail_to(flow.submit(handoff_mail()), "bob@corp.test")
+    client.post(links_of(offer)["Hand on"], data={"address": CAROL})
+    flow.flush()
+    flow.submit(reply(offer, "done\n", sender="Bob Builder <bob@corp.test>",
+                      message_id="<late-done@corp.test>"),
+                rcpt=[str(offer["Reply-To"])], mail_from="bob@corp.test")
+    with sessions() as session:
+        assert session.get(Handoff, 1).status == "offered"
+        refused = session.scalars(select(Event).where(Event.kind == "command_refused")).one()
+        assert CAROL in refused.detail["reason"]
