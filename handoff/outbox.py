@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from handoff.addresses import ServiceAddresses
 from handoff.models import Handoff, OutboxMail, Person
+from handoff.states import CLARITY_ANSWERS, Action
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class MailKind:
     # about many handoffs, in no one's thread (the weekly digest): its template is the
     # whole mail, its subject is the context's, no threading headers, no action links
     standalone: bool = False
+    # actions this mail asks for besides the state's links (the clarity answers)
+    asks: tuple[Action, ...] = ()
 
 
 MAIL_KINDS: dict[str, MailKind] = {
@@ -53,11 +56,9 @@ MAIL_KINDS: dict[str, MailKind] = {
     "decision_needed": MailKind(True, True, "decision needed: to the decision owner"),
     "decided": MailKind(False, True, "decided: notice to the sender and the owner"),
     "clarity": MailKind(False, True, "closed: notice to the owner, asking whether the "
-                                     "handoff was clear"),
+                                     "handoff was clear", asks=CLARITY_ANSWERS),
     "released": MailKind(False, False, "handed on: the previous owner is released"),
     "handed_on": MailKind(False, False, "handed on: notice to the sender"),
-    # a comment on a handoff that has ended: no action links ride along (a notice)
-    "comment_after_end": MailKind(False, False, "a comment in the thread, after the end"),
     "digest": MailKind(False, False, "weekly digest: open, stalled and overdue handoffs",
                        standalone=True),
 }

@@ -22,7 +22,8 @@ from handoff.outbox import queue_mail
 from handoff.packet import strip_quoted
 from handoff.parsing import ParsedMessage
 from handoff.threads import ThreadMatch
-from handoff.workflow import record_event
+from handoff.lifecycle import ENDED, record_event
+from handoff.states import Status
 
 # A report about one of our mails goes on its timeline under what it says happened; a
 # report that says nothing more ("") is read as a bounce.
@@ -61,8 +62,8 @@ def note_report(session: Session, service: ServiceAddresses, match: ThreadMatch,
                  reason=verdict.reason, subject=message.subject[:200],
                  **({"report": verdict.report} if verdict.report else {}))
     owner = handoff.owner
-    if owner is None:
-        return
+    if owner is None or Status(handoff.status) in ENDED:
+        return  # an ended handoff waits for nobody: the timeline is enough
     # Only the routes we minted for mail to the owner speak for the owner's mailbox: a
     # From header and a subject tag are anybody's to write, and a forged "challenge"
     # would have us hand the sender a stranger's link.

@@ -73,10 +73,6 @@ class Transition:
     note_prompt: str = ""
     note_required: bool = False  # refused without a note (the decision's words)
 
-    @property
-    def actor(self) -> Role:
-        return self.actors[0]
-
 
 TRANSITIONS: dict[Action, Transition] = {
     Action.ACCEPT: Transition(
@@ -140,10 +136,11 @@ BALL: dict[Status, tuple[Role, str]] = {
     Status.CANCELLED: (Role.NOBODY, ""),
 }
 
-# Link actions offered to each role by mail, in button order; filtered by state.
+# Link actions offered to each role by mail, in button order; filtered by state.  (The
+# clarity answers ride only on the mail that asks the question: outbox.MAIL_KINDS.)
 LINK_ACTIONS: dict[Role, tuple[Action, ...]] = {
     Role.OWNER: (Action.ACCEPT, Action.NEED_INFO, Action.DECLINE, Action.DONE,
-                 Action.SNOOZE, Action.HAND_ON, *CLARITY_ANSWERS),
+                 Action.SNOOZE, Action.HAND_ON),
     Role.SENDER: (Action.CONFIRM, Action.REOPEN),
     Role.DECIDER: (Action.DECIDE,),
 }

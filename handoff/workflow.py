@@ -316,9 +316,7 @@ def add_comment(
     handoff.next_chase_at = now  # a reply resets the chase timers (SPEC 5)
     if handoff.owner_id == author.id:
         handoff.owner_away_since = None  # a real reply: back
-    # after the end, no action links ride along (the clarity question is asked once)
-    kind = "comment_after_end" if Status(handoff.status) in ENDED else "comment"
     for other in notify:
         if other.id != author.id:
-            queue_mail(session, service, handoff, kind, other, now,
+            queue_mail(session, service, handoff, "comment", other, now,
                        {"note": text[:5000], "actor": author.label})

@@ -31,7 +31,7 @@ from handoff.chase import working_hours
 from handoff.models import Handoff, OutboxMail
 from handoff.outbox import MAIL_KINDS
 from handoff.settings import Settings
-from handoff.states import TRANSITIONS, Status, allowed_link_actions
+from handoff.states import TRANSITIONS, Action, Status, allowed_link_actions, is_allowed
 from handoff.threads import body_marker
 from handoff.tokens import mint_action_token, view_mac
 from handoff.views import packet_view
@@ -83,11 +83,14 @@ class MailRenderer:
                                 trim_blocks=True, lstrip_blocks=True)
 
     def _links(self, session: Session, handoff: Handoff, recipient: Any,
-               now: datetime) -> list[dict[str, str]]:
-        """The recipient's action links for the handoff's state, tokens minted now."""
+               now: datetime, asks: tuple[Action, ...] = ()) -> list[dict[str, str]]:
+        """The recipient's action links for the handoff's state, and those the mail
+        ``asks`` for that the state allows; tokens minted now."""
         links = []
+        status = Status(handoff.status)
         role = role_of(handoff, recipient)
-        for action in allowed_link_actions(role, Status(handoff.status)):
+        for action in [*allowed_link_actions(role, status),
+                       *(a for a in asks if is_allowed(a, status))]:
             raw = mint_action_token(session, handoff_id=handoff.id, person_id=recipient.id,
                                     action=action, now=now,
                                     ttl=timedelta(days=self.settings.token_ttl_days))
@@ -125,7 +128,7 @@ class MailRenderer:
         def when(at: datetime | str | None) -> str:
             return format_instant(at, zone_name)
 
-        links = self._links(session, handoff, recipient, now) if kind.links else []
+        links = self._links(session, handoff, recipient, now, kind.asks) if kind.links else []
         items = []  # a chase digest: every handoff it is about, each with its links
         for item in (mail.context or {}).get("items", []):
             other = session.get(Handoff, item["handoff_id"])

@@ -141,3 +141,23 @@ def test_a_thank_you_after_the_close_reaches_the_owner_without_a_second_question
     assert "Thanks a lot, Bob!" in text_of(to_bob)
     assert links_of(to_bob) == {}
     assert kinds(sessions).count("clarity_asked") == 1
+
+
+def test_an_out_of_office_after_the_close_tells_the_sender_nothing(flow, client, sessions):
+    """Ana thanks Bob after the close; Bob's auto-responder answers that mail: it goes
+    on the timeline, and nobody is told he looks away from work that has ended."""
+    from tests.test_away_and_bounces import out_of_office
+
+    done = done_by_bob(flow, client)
+    client.post(links_of(done)["Confirm done"])
+    flow.flush()
+    thanks = handoff_mail(to=str(done["Reply-To"]), cc=None, subject=f"Re: {done['Subject']}",
+                          body="Thanks a lot, Bob!\n", message_id="<thanks@corp.test>")
+    thanks["In-Reply-To"] = done["Message-ID"]
+    [to_bob] = flow.submit(thanks, rcpt=[str(done["Reply-To"])])
+    told = flow.submit(out_of_office(to_bob), rcpt=[bounce_address_of(flow, to_bob)],
+                       mail_from="")
+    assert told == []
+    with sessions() as session:
+        assert session.get(Handoff, 1).owner_away_since is None
+    assert kinds(sessions)[-1] == "received_autoreply"
