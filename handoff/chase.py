@@ -29,7 +29,8 @@ from handoff.outbox import queue_mail
 from handoff.people import ensure_person
 from handoff.settings import Settings
 from handoff.states import Status
-from handoff.workflow import auto_close, record_event
+from handoff.lifecycle import record_event
+from handoff.workflow import auto_close
 from handoff.workflows import policy_for
 
 DEADLINE_RULES = frozenset({"deadline_near", "overdue"})

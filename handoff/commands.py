@@ -23,7 +23,8 @@ from handoff.addresses import ServiceAddresses
 from handoff.errors import ActionRefused
 from handoff.models import Handoff, Person
 from handoff.states import Action
-from handoff.workflow import perform_action, record_event
+from handoff.lifecycle import record_event
+from handoff.workflow import perform_action
 
 # the words of a command -> the action (the owner's four of SPEC 4, and the sender's
 # answers to the "done" mail, which a person replying to it would expect to work too)

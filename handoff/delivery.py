@@ -17,7 +17,7 @@ from handoff.addresses import ServiceAddresses
 from handoff.models import Handoff, OutboxMail
 from handoff.outbox import MAIL_KINDS
 from handoff.reports import note_owner_unreachable
-from handoff.workflow import record_event
+from handoff.lifecycle import record_event
 
 
 def note_mail_failed(session: Session, service: ServiceAddresses, mail: OutboxMail,

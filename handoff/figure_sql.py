@@ -36,17 +36,16 @@ from sqlalchemy import (ColumnElement, FromClause, Select, and_, case, func, lit
                         select, tuple_)
 from sqlalchemy.orm import Session
 
+from handoff.clarity import ANSWERS
 from handoff.models import ClarityAnswer, Handoff, UTCDateTime
-from handoff.states import OPEN_STATES, Status
+from handoff.states import CAN_BE_OVERDUE, LIMBO, OPEN_STATES, Status
 
 H = Handoff
-LIMBO = (Status.OFFERED, Status.NEEDS_INFO)  # nobody acting: as _set_status counts it
 DONE_STATES = (Status.DONE, Status.CLOSED)
-OVERDUE_STATES = (Status.OFFERED, Status.ACCEPTED, Status.NEEDS_INFO)  # as views.summarize
 OPEN = tuple(sorted(OPEN_STATES))
 ALL = "all"  # the grouping of the whole: one group, ""
 KEYS: dict[str, Any] = {"owner": H.owner_id, "sender": H.sender_id, "workflow": H.workflow}
-CLARITY_ANSWERS = ("clear", "missing", "unclear")
+CLARITY_ANSWERS = tuple(ANSWERS.values())  # clear, missing, unclear
 AGE_BUCKETS: tuple[tuple[str, str, timedelta | None], ...] = (
     ("under_1d", "under a day", timedelta(days=1)),
     ("1d_7d", "1–7 days", timedelta(days=7)),
@@ -147,7 +146,7 @@ def open_tally(now: datetime, seconds: Seconds, names: Collection[str] | None = 
              for (name, _, high), low in zip(AGE_BUCKETS, [None, *bounds[:-1]])}
     durations = {
         "open_age": seconds(at, H.created_at),
-        "overdue_by": case((and_(H.status.in_(OVERDUE_STATES), H.deadline < now),
+        "overdue_by": case((and_(H.status.in_(CAN_BE_OVERDUE), H.deadline < now),
                             seconds(at, H.deadline))),
     }
     return Tally(H.__table__, H.status.in_(OPEN), flags, durations).only(names)

@@ -2,7 +2,7 @@
 workflow, over a period a person chooses.  What the figures page and ``/api/figures``
 show; no Flask here.
 
-Each figure is read from the milestone columns ``workflow._set_status`` keeps on the
+Each figure is read from the milestone columns ``lifecycle.set_status`` keeps on the
 handoff (offered_at, accepted_at, done_at, limbo_seconds, ...), never by replaying the
 timeline, in a handful of statements (``handoff/figure_sql.py``).  ``FIGURES`` is the
 whole list, each with the one line that says what it counts; the page prints that line.

@@ -33,8 +33,8 @@ from handoff.telemetry import Telemetry
 from handoff.threads import ThreadMatch, find_thread
 from handoff.workflows import policy_for
 from handoff.reports import note_report
-from handoff.workflow import (add_comment, may_act, open_handoff, perform_action, role_of,
-                              supply_packet)
+from handoff.lifecycle import may_act, role_of
+from handoff.workflow import add_comment, open_handoff, perform_action, supply_packet
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]

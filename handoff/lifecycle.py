@@ -1,6 +1,6 @@
 """What every change of a handoff shares: the timeline event, who is who, and the status
 with the milestones it keeps.  ``workflow``, ``hand_on``, ``deciding`` and ``clarity``
-build on these; ``workflow`` re-exports them for older callers."""
+build on these."""
 
 from __future__ import annotations
 

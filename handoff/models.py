@@ -111,7 +111,7 @@ class Handoff(Base):
     # by every change; a pass reads only due rows), and the owner's snooze
     next_chase_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # milestones for the figures (issue 11), kept by workflow._set_status: the latest
+    # milestones for the figures (issue 11), kept by lifecycle.set_status: the latest
     # offer (a hand-on offers anew), the first acceptance after it, the latest done,
     # the end (closed, declined, cancelled); seconds spent offered or needing info
     offered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

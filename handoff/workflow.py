@@ -18,18 +18,12 @@ from handoff.deciding import (decide, decide_in_doing, decide_refusal, done_refu
 from handoff.decisions import DecisionRule
 from handoff.errors import ActionRefused
 from handoff.hand_on import hand_on
-from handoff.lifecycle import (ENDED, LIMBO, holds, may_act, person_for, record_event,
-                               role_of, set_status)
+from handoff.lifecycle import holds, may_act, person_for, record_event, role_of, set_status
 from handoff.models import Handoff, Person
 from handoff.outbox import queue_mail
 from handoff.packet import RECOMMENDED_DEFAULT, REQUIRED_DEFAULT, Packet
 from handoff.states import (BALL, CLARITY_ANSWERS, SAME, TRANSITIONS, Action, Role,
                             Status)
-
-__all__ = ["ENDED", "LIMBO", "add_comment", "auto_close", "may_act", "open_handoff",
-           "perform_action", "person_for", "record_event", "refusal", "role_of", "snooze",
-           "supply_packet"]
-_set_status = set_status  # the name earlier callers import
 
 # Who hears of an action, by which mail (SPEC 4, "who is told").  Hand on, decide and the
 # clarity answers tell their own (hand_on.py, deciding.py, clarity.py).

@@ -36,7 +36,7 @@ from handoff.threads import body_marker
 from handoff.tokens import mint_action_token, view_mac
 from handoff.views import packet_view
 from handoff.when import format_instant
-from handoff.workflow import role_of
+from handoff.lifecycle import role_of
 from mailer.calendar import deadline_calendar
 from templates import TEMPLATE_DIR
 

@@ -4,7 +4,7 @@ whole and per owner, sender and workflow, over a period; the same numbers as JSO
 charts a person reads, with no script and no CSP violation in a real Chromium.
 
 The first test drives handoffs through real mails and action links; the others write
-the milestone columns directly (as ``workflow._set_status`` keeps them) to pin each
+the milestone columns directly (as ``lifecycle.set_status`` keeps them) to pin each
 figure's meaning.  Medians and p90s are nearest-rank: of n sorted values, the one at
 rank ceil(p * n)."""
 

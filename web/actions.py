@@ -22,7 +22,8 @@ from handoff.models import ActionToken, Handoff, Person
 from handoff.states import TRANSITIONS, Action, Role, Status, is_allowed
 from handoff.tokens import find_action_token, view_mac
 from handoff.views import decision_view, packet_view, summarize
-from handoff.workflow import holds, perform_action, refusal
+from handoff.lifecycle import holds
+from handoff.workflow import perform_action, refusal
 from web import state
 
 bp = Blueprint("actions", __name__)

@@ -14,7 +14,7 @@ down_revision: Union[str, Sequence[str], None] = "0004_doors_and_events"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
-# a handoff's milestones, kept by workflow._set_status; filled from the timeline for
+# a handoff's milestones, kept by lifecycle.set_status; filled from the timeline for
 # handoffs made before this revision
 _FIRST = {"offered_at": "('offered')", "accepted_at": "('accepted')"}
 _LAST = {"done_at": "('done')", "ended_at": "('closed', 'declined', 'cancelled')"}
