@@ -1,11 +1,15 @@
-"""Instants and spans as the status page writes them, in words (CLDR data via babel).
+"""Instants and spans as people read them, in words (CLDR data via babel).
+
+Mails (``format_instant``) write "Fri 27 Nov 2026, 11:00 (America/New_York)": in the
+recipient's zone (``chase.working_hours(settings, address).zone``: ``[people."addr"]``,
+else ``[chase]``, else HANDOFF_TIMEZONE), the zone named, so a reader in another zone,
+or a forwarded mail, is never misread; the weekday makes a slip of date visible.
 
 A page is read now, by someone who knows what day it is: "today, 17:00", "Fri 4 Dec,
-17:00" (the year only when it is not this year), "3 hours ago", "in 2 days".  The
-wall clock is the configured zone's (HANDOFF_TIMEZONE), the viewer's.  Mails keep the
-longer form of ``handoff/when.py`` (a mail is read later, maybe elsewhere): the page
-puts that form one hover away.  English names whatever the process locale; never
-seconds or microseconds.  Machines keep ISO-8601 UTC (SPEC 11).
+17:00" (the year only when it is not this year), "3 hours ago", "in 2 days", on the
+configured zone's wall clock (HANDOFF_TIMEZONE); the mails' long form is one hover
+away.  English names whatever the process locale; never seconds or microseconds.
+Machines keep ISO-8601 UTC (SPEC 11).
 """
 
 from __future__ import annotations
@@ -37,6 +41,16 @@ def as_instant(at: datetime | str) -> datetime:
 def iso_seconds(at: datetime | str) -> str:
     """ISO-8601 UTC to the second, for ``<time datetime>``: "2026-11-27T16:00:00Z"."""
     return as_instant(at).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def format_instant(at: datetime | str | None, zone_name: str) -> str:
+    """The mails' form: ``at`` on ``zone_name``'s wall clock with the zone named
+    ("UTC" when the name was unknown); "" for None."""
+    if at is None or at == "":
+        return ""
+    tz = zone(zone_name)
+    local = as_instant(at).astimezone(tz)
+    return f"{format_datetime(local, 'EEE d MMM y, HH:mm', locale=LOCALE)} ({tz})"
 
 
 def format_day_time(at: datetime | str, zone_name: str, now: datetime) -> str:

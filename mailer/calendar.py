@@ -24,7 +24,7 @@ DURATION = timedelta(minutes=30)
 def deadline_calendar(handoff: Handoff, *, domain: str, organizer: str, page_url: str,
                       now: datetime, sequence: int = 0, deadline_words: str = "") -> bytes:
     """The ``.ics`` bytes (CRLF lines folded at 75 octets, as the library writes them).
-    ``deadline_words``: the deadline as the mail's reader reads it (handoff/when.py),
+    ``deadline_words``: the deadline as the mail's reader reads it (handoff/words.py format_instant),
     with the phrase the sender wrote, for the description."""
     assert handoff.deadline is not None
     calendar = Calendar()

@@ -35,7 +35,7 @@ from handoff.states import TRANSITIONS, Action, Status, allowed_link_actions, is
 from handoff.threads import body_marker
 from handoff.tokens import mint_action_token, view_mac
 from handoff.views import packet_view
-from handoff.when import format_instant
+from handoff.words import format_instant
 from handoff.lifecycle import role_of
 from mailer.calendar import deadline_calendar
 from templates import TEMPLATE_DIR
@@ -122,7 +122,7 @@ class MailRenderer:
         recipient = mail.recipient
         kind = MAIL_KINDS[mail.kind]
         base = settings.base_url
-        # times as the recipient reads them: their own zone, named (handoff/when.py)
+        # times as the recipient reads them: their own zone, named (handoff/words.py format_instant)
         zone_name = working_hours(settings, recipient.address).zone
 
         def when(at: datetime | str | None) -> str:

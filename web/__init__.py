@@ -16,7 +16,7 @@ from markupsafe import Markup, escape
 
 from handoff.db import SessionFactory
 from handoff.settings import Settings
-from handoff.when import format_instant
+from handoff.words import format_instant
 from templates import TEMPLATE_DIR
 from web.page_filters import install_page_filters
 

@@ -20,7 +20,7 @@ from jinja2 import Environment
 from markupsafe import Markup, escape
 
 from handoff.event_words import describe_event
-from handoff.when import format_instant
+from handoff.words import format_instant
 from handoff.words import format_day_time, format_due, format_relative, iso_seconds
 
 Instant = datetime | str | None
