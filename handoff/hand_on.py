@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from handoff.addresses import ServiceAddresses, normalise_address
 from handoff.deciding import ask_after_hand_on
 from handoff.errors import ActionRefused
+from handoff.event_words import describe_event
 from handoff.lifecycle import record_event, set_status
 from handoff.models import Event, Handoff, Person
 from handoff.outbox import queue_mail
@@ -107,11 +108,7 @@ def short_history(session: Session, handoff: Handoff) -> list[dict[str, str]]:
     lines = []
     for event in reversed(events):
         detail = event.detail or {}
-        what = event.kind.replace("_", " ")
-        if event.kind == "handed_on":
-            what = f"handed on to {detail.get('new_owner')}"
-        elif event.kind == "offered" and detail.get("to"):
-            what = f"offered to {detail['to']}"
+        what = describe_event(event.kind, detail, event.actor is not None)  # as the page
         said = str(detail.get("note") or detail.get("text") or detail.get("reason") or "")
         said = " ".join(said.split())
         if said:

@@ -71,7 +71,7 @@ def test_the_owner_hands_on_by_link_and_the_new_owner_gets_packet_and_history(
     assert "Bob Builder handed this on to you" in text and "Carol has the DNS access" in text
     assert "Done when: the new cert is live" in text  # the packet
     assert "Owner: carol@corp.test (handed on; first bob@corp.test)" in text
-    assert "So far:" in text and "Ana Example: created" in text
+    assert "So far:" in text and "Ana Example: handed it off" in text
     assert "Bob Builder: accepted: new cert on all hosts" in text  # the history, in short
     assert set(links_of(to_carol)) >= {"Accept", "Decline", "Hand on"}
     assert "Nothing more is needed from you" in text_of(mail_to(told, "bob@corp.test"))
