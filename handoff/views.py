@@ -48,6 +48,7 @@ def summarize(handoff: Handoff, now: datetime) -> dict[str, Any]:
         "ref": handoff.ref,
         "title": handoff.title,
         "status": handoff.status,
+        "ended": Status(handoff.status) not in OPEN_STATES,  # closed, declined, cancelled
         "workflow": handoff.workflow,
         "owner": handoff.owner.address if handoff.owner else None,
         "sender": handoff.sender.address,
@@ -129,10 +130,13 @@ def _filtered(query: Select[Any], filters: Filters) -> Select[Any]:
 
 
 def list_handoffs(session: Session, filters: Filters, limit: int, offset: int,
-                  now: datetime) -> tuple[list[dict[str, Any]], int]:
+                  now: datetime, *, by_attention: bool = False
+                  ) -> tuple[list[dict[str, Any]], int]:
+    """Newest first (the API, SPEC 11), or in the status page's order."""
+    order = attention_order(now) if by_attention else (Handoff.id.desc(),)
     total = session.scalar(_filtered(select(func.count(Handoff.id)), filters)) or 0
     rows = session.scalars(_filtered(select(Handoff), filters)
-                           .order_by(Handoff.id.desc()).limit(limit).offset(offset))
+                           .order_by(*order).limit(limit).offset(offset))
     return [summarize(h, now) for h in rows.unique()], int(total)
 
 
@@ -148,16 +152,6 @@ def attention_order(now: datetime) -> tuple[Any, ...]:
     return (case((overdue, 0), (is_open, 1), else_=2),
             case((overdue, Handoff.deadline), (is_open, Handoff.state_changed_at)).asc(),
             Handoff.last_activity_at.desc(), Handoff.id.desc())
-
-
-def list_by_attention(session: Session, filters: Filters, limit: int, offset: int,
-                      now: datetime) -> tuple[list[dict[str, Any]], int]:
-    """``list_handoffs`` in the page's order; each row says whether it has ended."""
-    total = session.scalar(_filtered(select(func.count(Handoff.id)), filters)) or 0
-    rows = session.scalars(_filtered(select(Handoff), filters)
-                           .order_by(*attention_order(now)).limit(limit).offset(offset))
-    return [{**summarize(h, now), "ended": Status(h.status) not in OPEN_STATES}
-            for h in rows.unique()], int(total)
 
 
 def failed_mails(session: Session, limit: int = 20) -> list[dict[str, Any]]:

@@ -41,7 +41,6 @@ def create_app(
         "health": health or (lambda: {"database": True}),
         "telemetry": telemetry,
     }
-    app.jinja_env.filters["age"] = format_age
     app.jinja_env.filters["linkify"] = linkify
     # instants people read (a deadline, when a mail left): the configured zone, named
     app.jinja_env.filters["when"] = lambda at: format_instant(at, settings.timezone)
@@ -60,21 +59,6 @@ def state() -> dict[str, Any]:
     from flask import current_app
 
     return current_app.extensions["handoff"]  # type: ignore[no-any-return]
-
-
-def format_age(iso_value: str | None, now: datetime) -> str:
-    """'3d 4h' since an ISO-8601 instant (``Z`` allowed)."""
-    if not iso_value:
-        return ""
-    then = datetime.fromisoformat(iso_value.replace("Z", "+00:00"))
-    seconds = max(0, int((now - then).total_seconds()))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {rest // 60}m"
-    return f"{rest // 60}m"
 
 
 _URL = re.compile(r"https?://[^\s<>\"']+")

@@ -16,8 +16,8 @@ from flask import Blueprint, Response, abort, jsonify, render_template, request,
 from handoff.errors import NotFound
 from handoff.outbox import MAIL_KINDS
 from handoff.tokens import view_mac
-from handoff.views import (Filters, detail, failed_mails, get_handoff, list_by_attention,
-                           list_handoffs, mails_of, webhook_log)
+from handoff.views import (Filters, detail, failed_mails, get_handoff, list_handoffs,
+                           mails_of, webhook_log)
 from web import state
 
 bp = Blueprint("pages", __name__)
@@ -80,7 +80,8 @@ def index() -> str:
     limit = _int_arg("limit", 100, 1, 500)
     offset = _int_arg("offset", 0, 0, 10**9)
     with s["sessions"]() as session:  # overdue first, then what waits longest
-        rows, total = list_by_attention(session, _filters(), limit, offset, s["clock"]())
+        rows, total = list_handoffs(session, _filters(), limit, offset, s["clock"](),
+                                    by_attention=True)
         failed = failed_mails(session)
     outbox = sorted(s["settings"].outbox_dir.glob("*.eml"), reverse=True)[:20] \
         if not s["settings"].smarthost else []
