@@ -240,6 +240,17 @@ def handoff_mail(
     return msg
 
 
+def reply_to(mail: EmailMessage, body: str, *, sender: str, message_id: str,
+             **headers: str) -> EmailMessage:
+    """A person's reply to one of our mails: to its Reply-To (the minted address),
+    threaded to it by In-Reply-To."""
+    msg = handoff_mail(sender=sender, to=str(mail["Reply-To"]), cc=None,
+                       subject=f"Re: {mail['Subject']}", body=body, message_id=message_id,
+                       **headers)
+    msg["In-Reply-To"] = mail["Message-ID"]
+    return msg
+
+
 def wait_until(condition: Any, timeout: float = 10.0) -> Any:
     """Wait for ``condition()`` to be truthy (a condition, not a clock: returns at once
     when it holds), failing after ``timeout`` seconds."""

@@ -13,6 +13,7 @@ from handoff.errors import ConfigError
 from handoff.models import Event, Handoff
 from handoff.workflows import check_workflows
 from tests.conftest import Flow, handoff_mail, links_of, mail_to, settings_from_toml
+from tests.conftest import reply_to as reply
 
 TOML = """
 [[workflows.sales.decisions]]
@@ -51,13 +52,6 @@ def kinds(sessions, hid: int = 1) -> list[str]:
 
 def text_of(mail) -> str:
     return mail.get_body(("plain",)).get_content()
-
-
-def reply(to_mail, body: str, *, sender: str, message_id: str):
-    msg = handoff_mail(sender=sender, to=str(to_mail["Reply-To"]), cc=None,
-                       subject=f"Re: {to_mail['Subject']}", body=body, message_id=message_id)
-    msg["In-Reply-To"] = to_mail["Message-ID"]
-    return msg
 
 
 def offered(sales: Flow, body: str = PRICING):

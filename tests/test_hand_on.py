@@ -15,6 +15,7 @@ from sqlalchemy import select
 from handoff.chase import run_chase_pass
 from handoff.models import Event, Handoff
 from tests.conftest import SERVICE, handoff_mail, links_of, mail_to, send
+from tests.conftest import reply_to as reply
 from tests.test_browser import browser  # noqa: F401  (the fixture)
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -36,14 +37,6 @@ def owner_of(sessions) -> str | None:
     with sessions() as session:
         h = session.get(Handoff, 1)
         return h.owner.address if h.owner else None
-
-
-def reply(to_mail, body: str, *, sender: str, message_id: str, **headers: str):
-    msg = handoff_mail(sender=sender, to=str(to_mail["Reply-To"]), cc=None,
-                       subject=f"Re: {to_mail['Subject']}", body=body, message_id=message_id,
-                       **headers)
-    msg["In-Reply-To"] = to_mail["Message-ID"]
-    return msg
 
 
 def test_the_owner_hands_on_by_link_and_the_new_owner_gets_packet_and_history(
