@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from handoff.chase import run_chase_pass
 from handoff.models import ClarityAnswer, Event, Handoff
-from tests.conftest import handoff_mail, links_of, mail_to
+from tests.conftest import handoff_mail, links_of, mail_to, reply_to
 from tests.test_away_and_bounces import bounce_address_of, dsn
 
 ANSWERS = {"Clear", "Missing something", "Unclear"}
@@ -129,15 +129,20 @@ def test_a_robot_owner_is_never_asked(flow, client, sessions):
         assert session.get(Handoff, 1).status == "closed"
 
 
-def test_a_thank_you_after_the_close_reaches_the_owner_without_a_second_question(
-        flow, client, sessions):
+def thank_after_close(flow, client):
+    """Ana confirms, then thanks Bob by replying to the "done" mail: the mail Bob gets."""
     done = done_by_bob(flow, client)
     client.post(links_of(done)["Confirm done"])
     flow.flush()
-    thanks = handoff_mail(to=str(done["Reply-To"]), cc=None, subject=f"Re: {done['Subject']}",
-                          body="Thanks a lot, Bob!\n", message_id="<thanks@corp.test>")
-    thanks["In-Reply-To"] = done["Message-ID"]
+    thanks = reply_to(done, "Thanks a lot, Bob!\n", sender="Ana Example <ana@corp.test>",
+                      message_id="<thanks@corp.test>")
     [to_bob] = flow.submit(thanks, rcpt=[str(done["Reply-To"])])
+    return to_bob
+
+
+def test_a_thank_you_after_the_close_reaches_the_owner_without_a_second_question(
+        flow, client, sessions):
+    to_bob = thank_after_close(flow, client)
     assert "Thanks a lot, Bob!" in text_of(to_bob)
     assert links_of(to_bob) == {}
     assert kinds(sessions).count("clarity_asked") == 1
@@ -148,13 +153,7 @@ def test_an_out_of_office_after_the_close_tells_the_sender_nothing(flow, client,
     on the timeline, and nobody is told he looks away from work that has ended."""
     from tests.test_away_and_bounces import out_of_office
 
-    done = done_by_bob(flow, client)
-    client.post(links_of(done)["Confirm done"])
-    flow.flush()
-    thanks = handoff_mail(to=str(done["Reply-To"]), cc=None, subject=f"Re: {done['Subject']}",
-                          body="Thanks a lot, Bob!\n", message_id="<thanks@corp.test>")
-    thanks["In-Reply-To"] = done["Message-ID"]
-    [to_bob] = flow.submit(thanks, rcpt=[str(done["Reply-To"])])
+    to_bob = thank_after_close(flow, client)
     told = flow.submit(out_of_office(to_bob), rcpt=[bounce_address_of(flow, to_bob)],
                        mail_from="")
     assert told == []
