@@ -118,10 +118,16 @@ def _handoff(i: int, n: int, rng: random.Random) -> tuple[tuple[Any, ...], str |
         decided = None
     answer = rng.choice(("clear",) * 6 + ("missing",) * 3 + ("unclear",)) \
         if status == "closed" and rng.random() < 0.6 else None
+    sec = (lambda later, earlier: round((later - earlier).total_seconds())
+           if later is not None and earlier is not None else None)
+    decision_from = offered if offered and decided and offered <= decided else created
     row = (i, "Renew the TLS certificate on the billing hosts", status, "owner",
-           rng.choice(WORKFLOWS), sender, owner, PACKET, "[]", "[]", _ts(created), _ts(changed), _ts(changed), _ts(deadline),
-           _ts(offered), _ts(accepted), _ts(done), _ts(ended), limbo,
-           "pricing" if decision else None, 1 if decision else None, _ts(decided))
+           rng.choice(WORKFLOWS), sender, owner, PACKET, "[]", "[]", _ts(created),
+           _ts(changed), _ts(changed), _ts(deadline), _ts(offered), _ts(accepted),
+           _ts(done), _ts(ended), limbo, "pricing" if decision else None,
+           1 if decision else None, _ts(decided),
+           sec(accepted, offered), sec(done, created) if status in ("done", "closed") else None,
+           sec(decided, decision_from), answer)
     return row, answer
 
 
@@ -156,8 +162,9 @@ def fill(path: Path, n: int, keep_since: datetime | None = None) -> int:
         "INSERT INTO handoffs (id, title, status, ball, workflow, sender_id, owner_id, "
         "packet, problems, origin_references, created_at, state_changed_at, "
         "last_activity_at, deadline, offered_at, accepted_at, done_at, ended_at, "
-        "limbo_seconds, needs_decision, decision_owner_id, decided_at) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows())
+        "limbo_seconds, needs_decision, decision_owner_id, decided_at, accept_seconds, "
+        "done_seconds, decision_seconds, clarity) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows())
     conn.executemany("INSERT INTO clarity_answers (handoff_id, person_id, answer, "
                      "answered_at) VALUES (?,?,?,?)", answers)
     conn.commit()

@@ -74,6 +74,7 @@ def answer_clarity(session: Session, handoff: Handoff, actor: Person, action: Ac
                                   note=note or None, answered_at=now))
     else:
         row.person_id, row.answer, row.note, row.answered_at = actor.id, answer, note or None, now
+    handoff.clarity = answer  # what the figures count (figure_sql)
     record_event(session, handoff, "clarity_answered", how, now, actor, answer=answer,
                  **({"note": note} if note else {}))
     return handoff

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from handoff.addresses import ServiceAddresses
 from handoff.decisions import DecisionRule, find_decision
-from handoff.lifecycle import record_event
+from handoff.lifecycle import keep_figures, record_event
 from handoff.models import Handoff, Person
 from handoff.outbox import queue_mail
 from handoff.people import ensure_person
@@ -84,6 +84,7 @@ def ask_after_hand_on(session: Session, service: ServiceAddresses, handoff: Hand
 def _record_decision(session: Session, handoff: Handoff, actor: Person, text: str,
                      how: str, now: datetime) -> None:
     handoff.decided_at, handoff.decision = now, text
+    keep_figures(handoff)
     record_event(session, handoff, "decided", how, now, actor, note=text,
                  reason=handoff.needs_decision)
 
@@ -122,6 +123,7 @@ def decide(session: Session, service: ServiceAddresses, handoff: Handoff, actor:
     text = text.strip()[:DECISION_LIMIT]
     handoff.decided_at = now
     handoff.decision = text
+    keep_figures(handoff)
     handoff.last_activity_at = now
     handoff.next_chase_at = now  # an action resets the chase timers (SPEC 5)
     record_event(session, handoff, "decided", how, now, actor, note=text,

@@ -1,25 +1,25 @@
 """The statements behind the figures (``handoff/figures.py``): two, whatever the table's
 size: one over the handoffs made in the period, one over those open now.
 
-Each reads one row per handoff with what the figures need already worked out by the
-database, as plain numbers (no datetimes, no ORM entities): the key of each grouping
-asked for (owner, sender, workflow), 0/1 flags to add up (declined, never complete,
-clarity answers, age bucket, ...) and durations in seconds from the milestone columns
-(SQLite: ``(julianday(a) - julianday(b)) * 86400``; PostgreSQL: ``extract(epoch from
-a - b)``).  The rows are then tallied per group and grouping:
+Each reads one row per handoff, as plain numbers, from a covering index (never the rows
+with their packets): the key of each grouping asked for (owner, sender, workflow), 0/1
+flags to add up (declined, never complete, clarity answers, age bucket, ...) and
+durations in whole seconds, kept on the handoff by ``lifecycle.keep_figures`` as its
+milestones change (only time in limbo of a handoff still waiting, and the ages of open
+ones, are worked out here, from ``now``).  The rows are then tallied per group and
+grouping:
 
 - on PostgreSQL in the database, in one ``GROUP BY GROUPING SETS`` statement each,
   with ``percentile_disc`` for the median and the p90;
 - on SQLite (no percentile function; its window functions ranked 4,000 handoffs' values
-  in ~70 ms where Python sorts them in ~5: benchmarks/RESULTS.md) from the fetched rows,
-  bounded by the period, in Python.  What crosses into Python is kept small, since that
-  is most of the cost: only the keys asked for, the flags packed into one integer per
-  row, and the durations as floats.
+  several times slower than Python sorts them: docs/architecture.md) from the fetched
+  rows, bounded by the period, in Python, column by column.
 
 Both give nearest-rank percentiles (the value at rank ceil(p * n) of the sorted values:
 a value some handoff really had), so both give the same numbers; the tests run on both.
-A period's handoffs are found through ``ix_handoffs_created_at``, the open ones through
-``ix_handoffs_status``: a page reads what its period holds, not the table.
+A period's handoffs are read from ``ix_handoffs_figures_period`` (led by created_at), the
+open ones from ``ix_handoffs_figures_open`` (led by status): a page reads what its period
+holds, not the table.
 """
 
 from __future__ import annotations
@@ -29,19 +29,19 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import reduce
-from operator import add
-from typing import Any, Callable, Collection, Sequence
+from itertools import compress, repeat
+from operator import add, is_not
+from typing import Any, Callable, Collection, Mapping, Sequence
 
 from sqlalchemy import (ColumnElement, FromClause, Select, and_, case, func, literal,
                         select, tuple_)
 from sqlalchemy.orm import Session
 
 from handoff.clarity import ANSWERS
-from handoff.models import ClarityAnswer, Handoff, UTCDateTime
+from handoff.models import Handoff, UTCDateTime
 from handoff.states import CAN_BE_OVERDUE, LIMBO, OPEN_STATES, Status
 
 H = Handoff
-DONE_STATES = (Status.DONE, Status.CLOSED)
 OPEN = tuple(sorted(OPEN_STATES))
 ALL = "all"  # the grouping of the whole: one group, ""
 KEYS: dict[str, Any] = {"owner": H.owner_id, "sender": H.sender_id, "workflow": H.workflow}
@@ -107,34 +107,27 @@ class Tally:
 
 def period_tally(window_since: datetime, now: datetime, seconds: Seconds,
                  names: Collection[str] | None = None) -> Tally:
-    """The handoffs made at or after ``window_since``, reading ``names`` (or all); the
-    clarity answers are joined only when asked for."""
+    """The handoffs made at or after ``window_since``, reading ``names`` (or all): the
+    durations kept as whole seconds by ``lifecycle.keep_figures``, only time in limbo
+    of those still waiting worked out here (it grows until somebody acts)."""
     at = literal(now, UTCDateTime())
     needed = H.needs_decision.is_not(None)
-    decided = and_(needed, H.decided_at.is_not(None))
-    decision_from = case((and_(H.offered_at.is_not(None), H.offered_at <= H.decided_at),
-                          H.offered_at), else_=H.created_at)
     flags: dict[str, ColumnElement[bool]] = {
         "declined": H.status == Status.DECLINED,
         "never_complete": H.offered_at.is_(None),
         "needed": needed,
-        "decided": decided,
+        "decided": and_(needed, H.decided_at.is_not(None)),
         "waiting": and_(needed, H.decided_at.is_(None), H.status.in_(OPEN)),
-        **{a: ClarityAnswer.answer == a for a in CLARITY_ANSWERS},
+        **{a: H.clarity == a for a in CLARITY_ANSWERS},
     }
     durations: dict[str, ColumnElement[Any]] = {
-        "time_to_accept": case((H.accepted_at >= H.offered_at,
-                                seconds(H.accepted_at, H.offered_at))),
+        "time_to_accept": H.accept_seconds.expression,
         "time_in_limbo": case((H.offered_at.is_not(None), H.limbo_seconds + case(
             (H.status.in_(LIMBO), seconds(at, H.state_changed_at)), else_=0))),
-        "time_to_done": case((H.status.in_(DONE_STATES), seconds(H.done_at, H.created_at))),
-        "time_to_decision": case((decided, seconds(H.decided_at, decision_from))),
+        "time_to_done": H.done_seconds.expression,
+        "time_to_decision": H.decision_seconds.expression,
     }
-    source: FromClause = H.__table__.outerjoin(ClarityAnswer.__table__,
-                                               ClarityAnswer.handoff_id == H.id)
-    if names is not None and not set(CLARITY_ANSWERS) & set(names):
-        source = H.__table__
-    return Tally(source, H.created_at >= window_since, flags, durations).only(names)
+    return Tally(H.__table__, H.created_at >= window_since, flags, durations).only(names)
 
 
 def open_tally(now: datetime, seconds: Seconds, names: Collection[str] | None = None) -> Tally:
@@ -158,24 +151,32 @@ Stat = tuple[int, float | None, float | None]  # n, median, p90
 @dataclass
 class Tallied:
     """What one group of one grouping adds up to.  On SQLite the median and p90 are
-    worked out when first asked for (``stat``): a page shows a dozen of the hundreds of
-    groups, and needs only how many values the others have, to rank them."""
+    worked out when first asked for (``stat``), from the statement's columns and the
+    group's row numbers: a page shows a dozen of the hundreds of groups, and needs
+    only how many values the others have (``counts``), to rank them."""
 
     rows: int = 0
     sums: dict[str, int] = field(default_factory=dict)
     stats: dict[str, Stat] = field(default_factory=dict)
-    values: dict[str, Sequence[float | None]] = field(default_factory=dict)  # SQLite
+    counts: dict[str, int] = field(default_factory=dict)  # SQLite: name -> values
+    columns: Mapping[str, Sequence[Any]] = field(default_factory=dict)  # SQLite
+    present: Mapping[str, Sequence[bool]] = field(default_factory=dict)  # SQLite: not None
+    members: Sequence[int] | None = None  # SQLite: the group's rows; None: every row
 
     def n(self, name: str) -> int:
         """How many of the group's handoffs have the duration ``name``."""
         if name in self.stats:
             return self.stats[name][0]
-        values = self.values.get(name, ())
-        return len(values) - values.count(None)
+        return self.counts.get(name, 0)
 
     def stat(self, name: str) -> Stat:
         if name not in self.stats:
-            ordered = sorted([v for v in self.values.get(name, ()) if v is not None])
+            column = self.columns.get(name, ())
+            ordered: list[float]
+            if self.members is None:
+                ordered = sorted(compress(column, self.present[name]))
+            else:
+                ordered = sorted([v for i in self.members if (v := column[i]) is not None])
             self.stats[name] = (len(ordered), _nearest_rank(ordered, 0.5),
                                 _nearest_rank(ordered, 0.9))
         return self.stats[name]
@@ -192,28 +193,37 @@ def tally(session: Session, spec: Tally, groupings: Sequence[str]) -> Tallies:
 
 
 def _tally_in_python(session: Session, spec: Tally, groupings: Sequence[str]) -> Tallies:
-    """Group the rows once per grouping, then count column by column (the per-value
-    work stays in C: ``zip``, ``Counter``, ``tuple.count``; ``sorted`` when a median
-    is asked for)."""
+    """Count column by column: the per-value work stays in C (``zip``, ``Counter``,
+    ``map``, ``compress``; ``sorted`` when a median is asked for); the one loop in
+    Python numbers each group's rows, once per grouping."""
     keyed = [g for g in groupings if g != ALL]
-    rows: list[Any] = list(session.connection().execute(spec.packed_rows(keyed)).all())
+    result = session.connection().execute(spec.packed_rows(keyed))
+    # the DB-API's plain tuples: every column is a number or a key, nothing to convert,
+    # and SQLAlchemy's Row objects cost as much as the rest of the tally
+    rows: Sequence[Any] = result.cursor.fetchall()
+    result.close()
     session.rollback()  # SQLite: a transaction holds the write lock; adding up needs none
     if not rows:
         return {}
     columns = list(zip(*rows))
+    masks = columns[len(keyed)]
+    durations = dict(zip(spec.durations, columns[len(keyed) + 1:]))
+    has = {name: list(map(is_not, column, repeat(None))) for name, column in durations.items()}
     out: Tallies = {}
     for grouping in groupings:
-        groups: dict[Any, list[Any]] = {"": rows}
-        keys: Sequence[Any] = ("",) * len(rows)
-        if grouping != ALL:
-            groups, keys = {}, columns[keyed.index(grouping)]
-            for key, row in zip(keys, rows):
-                groups.setdefault(key, []).append(row)
-        sums = _unpack(spec.sums, keys, columns[len(keyed)])
-        for grp, members in groups.items():
-            durations = list(zip(*members))[len(keyed) + 1:]
-            out[(grouping, None if grp is None else str(grp))] = Tallied(
-                len(members), sums[grp], {}, dict(zip(spec.durations, durations)))
+        if grouping == ALL:
+            keys: Sequence[Any] = ("",) * len(rows)
+            members: dict[Any, list[int] | None] = {"": None}
+        else:
+            keys, members = columns[keyed.index(grouping)], {}
+            for i, key in enumerate(keys):
+                members.setdefault(key, []).append(i)  # type: ignore[union-attr]
+        sums = _unpack(spec.sums, keys, masks)
+        counts = {name: Counter(compress(keys, present)) for name, present in has.items()}
+        for key, rows_of in members.items():
+            out[(grouping, None if key is None else str(key))] = Tallied(
+                len(rows) if rows_of is None else len(rows_of), sums[key], {},
+                {name: c[key] for name, c in counts.items()}, durations, has, rows_of)
     return out
 
 

@@ -80,7 +80,33 @@ def set_status(handoff: Handoff, status: Status, now: datetime, *,
     elif leaving in ENDED:
         handoff.ended_at = None  # handed on after a decline: open again
     handoff.status = status
+    keep_figures(handoff)
     handoff.ball = BALL[status][0]
     handoff.state_changed_at = now
     handoff.last_activity_at = now
     handoff.next_chase_at = now  # the next chase pass works out what is due now
+
+
+DONE_OR_CLOSED = frozenset({Status.DONE, Status.CLOSED})
+
+
+def keep_figures(handoff: Handoff) -> None:
+    """The whole seconds the figures add up, from the milestones (``figure_sql`` reads
+    these, never the instants): called after every change of status or decision.
+    Each is None where it does not apply: not accepted since the latest offer, not done
+    or closed now, not decided."""
+    offered, accepted, decided = handoff.offered_at, handoff.accepted_at, handoff.decided_at
+    handoff.accept_seconds = _seconds(accepted, offered) \
+        if offered is not None and accepted is not None and accepted >= offered else None
+    handoff.done_seconds = _seconds(handoff.done_at, handoff.created_at) \
+        if handoff.status in DONE_OR_CLOSED else None
+    start = offered if offered is not None and decided is not None and offered <= decided \
+        else handoff.created_at
+    handoff.decision_seconds = _seconds(decided, start) \
+        if handoff.needs_decision and decided is not None else None
+
+
+def _seconds(later: datetime | None, earlier: datetime | None) -> int | None:
+    if later is None or earlier is None:
+        return None
+    return round((later - earlier).total_seconds())

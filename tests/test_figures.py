@@ -11,11 +11,17 @@ rank ceil(p * n)."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from alembic import command
+from sqlalchemy import text
 
+from handoff.db import make_engine
+from handoff.migrate import alembic_config, upgrade_database
+
+from handoff.lifecycle import keep_figures
 from handoff.models import ClarityAnswer, Handoff, Person
 from tests.conftest import handoff_mail, links_of, mail_to, make_settings
 from tests.test_browser import browser  # noqa: F401  (the Chromium fixture)
@@ -69,7 +75,8 @@ class Rows:
                         owner_id=self.person(session, owner).id if owner else None,
                         packet={}, problems=[], origin_references=[], created_at=created,
                         state_changed_at=milestones.pop("state_changed_at", created),
-                        last_activity_at=created, **milestones)
+                        last_activity_at=created, clarity=answer, **milestones)
+            keep_figures(h)  # the seconds the figures read, as set_status keeps them
             session.add(h)
             session.flush()
             if answer:
@@ -243,6 +250,40 @@ def test_clarity_is_a_share_of_answers_per_sender_and_per_workflow(client, rows)
     page = client.get("/figures?by=sender").get_data(as_text=True)
     assert re.search(r"<tr><td>ana@corp.test</td><td>3</td><td>67% \(2\)</td>"
                      r"<td>33% \(1\)</td><td>0% \(0\)</td></tr>", page)
+
+
+def test_handoffs_made_before_the_figure_columns_count_after_the_upgrade(
+        settings, client, clock):
+    """Revision 0006 works out the seconds and the clarity answer for handoffs already in
+    the database (made under 0005, which had only the milestone instants)."""
+    engine = make_engine(settings.database_url)
+    cfg = alembic_config(engine)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0005_figures_decisions")
+    at = clock.now.astimezone(timezone.utc).replace(tzinfo=None) - timedelta(days=3)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO people (id, address, display_name, created_at) "
+                          "VALUES (1, 'ana@corp.test', '', :at), (2, 'bob@corp.test', '', :at)"),
+                     {"at": at})
+        conn.execute(text(
+            "INSERT INTO handoffs (id, title, status, ball, workflow, sender_id, owner_id, "
+            "packet, problems, origin_references, created_at, state_changed_at, "
+            "last_activity_at, offered_at, accepted_at, done_at, ended_at, limbo_seconds, "
+            "needs_decision, decision_owner_id, decided_at) VALUES (1, 't', 'closed', "
+            "'nobody', 'default', 1, 2, '{}', '[]', '[]', :made, :ended, :ended, :made, "
+            ":accepted, :done, :ended, 7200, 'pricing', 1, :decided)"),
+            {"made": at, "accepted": at + timedelta(hours=2), "done": at + timedelta(hours=6),
+             "ended": at + timedelta(hours=8), "decided": at + timedelta(minutes=30)})
+        conn.execute(text("INSERT INTO clarity_answers (id, handoff_id, person_id, answer, "
+                          "answered_at) VALUES (1, 1, 2, 'missing', :at)"), {"at": at})
+    upgrade_database(engine)
+    engine.dispose()
+    data = api(client)["figures"]
+    assert data["time_to_accept"]["all"] == {"n": 1, "median": 2 * HOUR, "p90": 2 * HOUR}
+    assert data["time_to_done"]["all"]["median"] == 6 * HOUR
+    assert data["decisions"]["all"]["median"] == 30 * 60
+    assert data["clarity"]["all"]["missing"] == 1
 
 
 def test_the_page_and_the_json_show_the_same_numbers(client, rows, clock):
