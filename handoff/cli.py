@@ -23,7 +23,8 @@ from handoff.chase import ChaseLine, check_chase_settings, run_chase_pass
 from handoff.cli_parser import build_parser
 from handoff.foreground import Foreground
 from handoff.guards import Envelope
-from handoff.intake import process_pending, read_message, retry_failed, warm_up
+from handoff.inbound_queue import process_pending, retry_failed
+from handoff.intake import read_message, warm_up
 from handoff.migrate import upgrade_database
 from handoff.parsing import parse_message
 from handoff.settings import Settings, load_settings

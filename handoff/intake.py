@@ -1,20 +1,20 @@
 """The one door for mail (SMTP, IMAP, webhooks) and the worker step behind it.
 
 ``receive_message`` only commits the raw bytes and the envelope; it is what stands
-between a sending server and our ``250``.  ``process_pending`` later turns stored
-messages into handoff changes, one transaction per message; a message that fails is
-kept with its error (``handoff inbound retry`` tries again), never dropped.
+between a sending server and our ``250``.  The worker step (``inbound_queue``) later
+turns stored messages into handoff changes through ``read_message`` and ``interpret``,
+one transaction per message; a message that fails is kept with its error (``handoff
+inbound retry`` tries again), never dropped.
 """
 
 from __future__ import annotations
 
 import logging
-import traceback
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Mapping, Sequence
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -29,7 +29,6 @@ from handoff.parsing import ParsedMessage, parse_message
 from handoff.people import ensure_person
 from handoff.settings import Settings
 from handoff.states import Action, Role, Status
-from handoff.telemetry import Telemetry
 from handoff.threads import ThreadMatch, find_thread
 from handoff.workflows import policy_for
 from handoff.reports import note_report
@@ -205,78 +204,6 @@ def warm_up(settings: Settings, now: datetime) -> None:
               b"\r\n\r\nDeadline: Friday 5pm\r\n")
     read_message(settings, sample, Envelope("a@example.com", (settings.service_address,)),
                  now)
-
-
-def process_pending(sessions: SessionFactory, settings: Settings, clock: Clock,
-                    limit: int = 20, before_each: Callable[[], object] | None = None,
-                    telemetry: Telemetry | None = None) -> int:
-    """Process up to ``limit`` queued messages; return how many were taken.
-
-    One read fetches the batch; each message is then read (parsed) outside any
-    transaction and interpreted in its own short write transaction, so a failure touches
-    one message and the write lock is never held while parsing.  ``before_each`` runs
-    before every message (``handoff serve`` gives way to its SMTP listener there)."""
-    with sessions() as session:
-        rows = session.execute(
-            select(InboundMessage.id, InboundMessage.raw, InboundMessage.mail_from,
-                   InboundMessage.rcpt_tos, InboundMessage.received_at)
-            .where(InboundMessage.status == "queued")
-            .order_by(InboundMessage.id).limit(limit)).all()
-    taken = 0
-    for inbound_id, raw, mail_from, rcpt_tos, received_at in rows:
-        if before_each is not None:
-            before_each()
-        envelope = Envelope(mail_from, tuple(rcpt_tos))
-        outcome = process_one(sessions, settings, inbound_id, raw, envelope, received_at,
-                              clock())
-        if outcome is not None:
-            taken += 1
-            if telemetry is not None:  # counted in memory: /metrics reads it
-                telemetry.count_interpreted(outcome.status, received_at, clock())
-    return taken
-
-
-def process_one(sessions: SessionFactory, settings: Settings, inbound_id: int, raw: bytes,
-                envelope: Envelope, received_at: datetime, now: datetime) -> Outcome | None:
-    """Claim and interpret one stored message in a single transaction: a crash anywhere
-    rolls back to ``queued``; a competing worker's claim finds the row taken (None)."""
-    try:
-        reading = read_message(settings, raw, envelope, received_at)  # CPU: before the lock
-        with sessions.begin() as session:
-            # Core statements on the session's connection: the ORM's bulk-update path
-            # costs several times the statement, and no loaded object needs syncing.
-            db = session.connection()
-            claimed = db.execute(
-                update(InboundMessage)
-                .where(InboundMessage.id == inbound_id, InboundMessage.status == "queued")
-                .values(status="processing", attempts=InboundMessage.attempts + 1))
-            if not claimed.rowcount:
-                return None
-            outcome = interpret(session, settings, inbound_id, reading, now)
-            session.flush()
-            db.execute(
-                update(InboundMessage).where(InboundMessage.id == inbound_id)
-                .values(status=outcome.status, kind=outcome.kind, handoff_id=outcome.handoff_id,
-                        error=outcome.note or None, processed_at=now,
-                        message_id=reading.message.message_id,
-                        problems=list(reading.message.problems)))
-            return outcome
-    except Exception as exc:  # a process boundary: keep the message, show the error
-        log.exception("inbound message %s failed", inbound_id)
-        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        with sessions.begin() as session:
-            session.execute(update(InboundMessage).where(InboundMessage.id == inbound_id)
-                            .values(status="failed", error=detail[:4000], processed_at=now))
-        return Outcome("failed", "", note=detail)
-
-
-def retry_failed(sessions: SessionFactory) -> int:
-    """Put failed messages back in the queue (``handoff inbound retry``)."""
-    with sessions.begin() as session:
-        result = session.execute(update(InboundMessage)
-                                 .where(InboundMessage.status == "failed")
-                                 .values(status="queued"))
-        return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def interpret(session: Session, settings: Settings, inbound_id: int, reading: Reading,

@@ -284,7 +284,8 @@ class Flow:
 
     def submit(self, msg: EmailMessage | bytes, rcpt: list[str] | None = None,
                mail_from: str = "ana@corp.test") -> list[EmailMessage]:
-        from handoff.intake import process_pending, receive_message
+        from handoff.inbound_queue import process_pending
+        from handoff.intake import receive_message
 
         raw = msg if isinstance(msg, bytes) else msg.as_bytes()
         receive_message(self.sessions, raw, mail_from=mail_from, rcpt_tos=rcpt or [SERVICE],

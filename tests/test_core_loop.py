@@ -126,7 +126,8 @@ def test_a_message_that_fails_to_process_stays_stored_with_its_error_and_can_be_
         settings, sessions, clock):
     """Break the schema under the worker: the message is kept, failed, with the error;
     after the repair, `handoff inbound retry` makes the handoff."""
-    from handoff.intake import process_pending, receive_message, retry_failed
+    from handoff.inbound_queue import process_pending, retry_failed
+    from handoff.intake import receive_message
 
     receipt = receive_message(sessions, handoff_mail().as_bytes(), mail_from="ana@corp.test",
                               rcpt_tos=[SERVICE], source="smtp", now=clock())
@@ -163,7 +164,8 @@ def test_a_mail_claimed_by_a_sender_that_died_is_sent_after_its_lease(flow, sess
 
     from sqlalchemy import update
 
-    from handoff.intake import process_pending, receive_message
+    from handoff.inbound_queue import process_pending
+    from handoff.intake import receive_message
     from handoff.models import OutboxMail
 
     receive_message(sessions, handoff_mail().as_bytes(), mail_from="ana@corp.test",

@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, select
 
 from handoff.addresses import ServiceAddresses
 from handoff.errors import ConfigError
-from handoff.intake import process_pending
+from handoff.inbound_queue import process_pending
 from handoff.models import Handoff, ImapCursor, InboundMessage
 from handoff.settings import Settings
 from mailer.imap import ImapWatcher, imap_account, read_envelope

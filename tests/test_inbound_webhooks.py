@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from handoff.db import make_engine, make_session_factory
-from handoff.intake import process_pending
+from handoff.inbound_queue import process_pending
 from handoff.models import Handoff, InboundMessage
 from tests.conftest import SERVICE, Clock, Flow, handoff_mail, make_settings
 from web import create_app

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from handoff.cli import Service
 from handoff.db import make_engine, make_session_factory
-from handoff.intake import process_pending
+from handoff.inbound_queue import process_pending
 from handoff.states import Status
 from handoff.telemetry import Telemetry
 from mailer.smtp_server import InboundHandler, SMTPListener

@@ -17,7 +17,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import select
 
-from handoff.intake import process_pending, receive_message
+from handoff.inbound_queue import process_pending
+from handoff.intake import receive_message
 from handoff.models import Event, Handoff, OutboxMail
 from mailer.deliver import Deliverer, backoff
 from tests.conftest import SERVICE, SinkHandler, free_port, handoff_mail, make_settings

@@ -1,0 +1,143 @@
+"""Several worker processes on one PostgreSQL (issue 12): `handoff smtp` takes the mail,
+four `handoff worker` processes race for it; every mail becomes one handoff, its offer
+and its receipt reach the smarthost exactly once, and each stored message was taken
+once.  Real processes, a real SMTP client, a real smarthost, a real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import smtplib
+import subprocess
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from sqlalchemy import func, select
+
+from handoff.db import make_engine, make_session_factory
+from handoff.models import Handoff, InboundMessage, OutboxMail
+from tests.conftest import BACKEND, SERVICE, Sink, free_port
+
+pytestmark = pytest.mark.skipif(
+    BACKEND != "postgresql",
+    reason="worker processes sharing one database: PostgreSQL (SQLite has one writer)")
+
+MAILS = 80
+WORKERS = 4
+
+
+class Processes:
+    """`handoff <kind>` processes with one environment, stopped together."""
+
+    def __init__(self, tmp_path: Path, database_url: str, smarthost: int) -> None:
+        self.tmp_path = tmp_path
+        self.smtp_port = free_port()
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
+        self.env.update(HANDOFF_DATABASE_URL=database_url,
+                        HANDOFF_DATA_DIR=str(tmp_path / "var"),
+                        HANDOFF_SMTP_PORT=str(self.smtp_port),
+                        HANDOFF_SMARTHOST=f"127.0.0.1:{smarthost}",
+                        HANDOFF_SERVICE_ADDRESS=SERVICE, HANDOFF_SECRET_KEY="k" * 32,
+                        PYTHONUNBUFFERED="1")
+        self.running: list[tuple[str, subprocess.Popen[bytes], Path]] = []
+
+    def start(self, kind: str, n: int = 0) -> None:
+        log = self.tmp_path / f"{kind}-{n}.log"
+        process = subprocess.Popen([sys.executable, "-m", "handoff", kind], env=self.env,
+                                   cwd=self.tmp_path, stdout=log.open("wb"),
+                                   stderr=subprocess.STDOUT)
+        self.running.append((kind, process, log))
+
+    def wait_listening(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=2) as conn:
+                    if conn.noop()[0] == 250:
+                        return
+            except (smtplib.SMTPException, OSError):
+                time.sleep(0.05)  # poll for the listener, not a stand-in for readiness
+        raise AssertionError("handoff smtp did not listen:\n" + self.logs())
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}"
+                         for _, _, log in self.running)
+
+    def stop(self) -> None:
+        for _, process, _ in self.running:
+            process.send_signal(signal.SIGTERM)
+        for _, process, _ in self.running:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture
+def processes(tmp_path: Path, database_url: str, sink: Sink) -> Iterator[Processes]:
+    procs = Processes(tmp_path, database_url, sink.port)
+    yield procs
+    procs.stop()
+
+
+def _mail(n: int) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = f"Ana {n} <ana{n % 7}@corp.test>"
+    msg["To"] = f"Bob {n} <bob{n % 5}@corp.test>"
+    msg["Cc"] = SERVICE
+    msg["Subject"] = f"Renew the certificate on host {n}"
+    msg["Message-ID"] = f"<race-{n}@corp.test>"
+    msg["Date"] = "Tue, 24 Nov 2026 10:00:00 +0100"
+    msg.set_content(f"Bob, please renew the certificate on host {n} by Friday.\n\n"
+                    "Done when: the new certificate is live.\n\nThanks, Ana\n")
+    return msg
+
+
+def _send(port: int, mails: list[EmailMessage]) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as conn:
+        for msg in mails:
+            conn.send_message(msg, to_addrs=[msg["To"].addresses[0].addr_spec, SERVICE])
+
+
+def test_four_worker_processes_share_the_queue_and_nothing_is_lost_doubled_or_sent_twice(
+        processes: Processes, database_url: str, sink: Sink) -> None:
+    processes.start("smtp")
+    processes.wait_listening()
+    for n in range(WORKERS):
+        processes.start("worker", n)
+    mails = [_mail(n) for n in range(MAILS)]
+    with ThreadPoolExecutor(4) as pool:  # four SMTP clients at once
+        list(pool.map(lambda k: _send(processes.smtp_port, mails[k::4]), range(4)))
+
+    received = sink.wait_for(2 * MAILS, timeout=90)  # an offer and a receipt each
+    by_reply = Counter((r.message["In-Reply-To"], tuple(r.rcpt_tos)) for r in received)
+    for n, msg in enumerate(mails):
+        owner, sender = msg["To"].addresses[0].addr_spec, msg["From"].addresses[0].addr_spec
+        assert by_reply[(msg["Message-ID"], (owner,))] == 1, f"offer of mail {n}"
+        assert by_reply[(msg["Message-ID"], (sender,))] == 1, f"receipt of mail {n}"
+    assert len(received) == 2 * MAILS, "nothing else, nothing twice"
+
+    engine = make_engine(database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            statuses = Counter(session.scalars(select(InboundMessage.status)))
+            attempts = Counter(session.scalars(select(InboundMessage.attempts)))
+            handoffs = session.scalar(select(func.count()).select_from(Handoff))
+            origins = session.scalar(select(func.count(func.distinct(
+                Handoff.origin_message_id))))
+            outbox = Counter(session.scalars(select(OutboxMail.status)))
+    finally:
+        engine.dispose()
+    assert statuses == {"done": MAILS}, processes.logs()
+    assert attempts == {1: MAILS}, "each stored message was taken once"
+    assert handoffs == origins == MAILS
+    assert outbox == {"sent": 2 * MAILS}
+    problems = [line for line in processes.logs().splitlines()
+                if " ERROR " in line or line.startswith("Traceback")]
+    assert not problems, processes.logs()
