@@ -29,6 +29,7 @@ bench: $(VENV)/.test-extras
 	$(BIN)/python -m benchmarks.reading
 	$(BIN)/python -m benchmarks.chase
 	$(BIN)/python -m benchmarks.figures
+	$(BIN)/python -m benchmarks.split
 
 clean:
 	rm -rf $(VENV) var

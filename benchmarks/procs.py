@@ -103,10 +103,12 @@ class HandoffServe(Server):
     name = "handoff-serve"
 
     def __init__(self, workdir: Path, smarthost_port: int, command: str = "serve",
-                 locktrace: Path | None = None) -> None:
+                 locktrace: Path | None = None, extra_env: dict[str, str] | None = None
+                 ) -> None:
         super().__init__(workdir)
         self.smarthost_port = smarthost_port
-        self.command = command  # "smtp" runs the listener alone (no workers)
+        self.command = command  # "smtp" runs the listener alone; "worker" the workers
+        self.extra_env = extra_env or {}  # e.g. HANDOFF_DATABASE_URL (benchmarks.split)
         self.locktrace = locktrace  # --diagnose: run through benchmarks.traced_serve
         self.web_port = 0
 
@@ -121,6 +123,7 @@ class HandoffServe(Server):
             "HANDOFF_SMARTHOST": f"127.0.0.1:{self.smarthost_port}",
             "PYTHONUNBUFFERED": "1",
         })
+        env.update(self.extra_env)
         module = "handoff"
         if self.locktrace is not None:
             module = "benchmarks.traced_serve"
@@ -130,6 +133,8 @@ class HandoffServe(Server):
         self._spawn([sys.executable, "-m", module, self.command], env)
         if self.command == "smtp":  # no web server to ask: wait for the listener
             self._wait_listening(timeout)
+        elif self.command == "worker":  # nothing to ask: wait for what it prints when up
+            self._wait_printed("handoff is running", timeout)
         else:
             self._wait_healthy(timeout)
         return self
@@ -153,6 +158,16 @@ class HandoffServe(Server):
         raise BenchError(f"{self.name} not healthy after {timeout:.0f} s ({last}):\n"
                          f"{_tail(self.log_path)}")
 
+
+    def _wait_printed(self, line: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            if line in self.log_path.read_text(errors="replace"):
+                return
+            time.sleep(0.05)  # poll interval, not a stand-in for readiness
+        raise BenchError(f"{self.name} did not print {line!r} in {timeout:.0f} s:\n"
+                         f"{_tail(self.log_path)}")
 
     def _wait_listening(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -47,7 +47,9 @@ class Sink:
         self._changed = threading.Condition(self._lock)
         self.total = 0
         self._expected: dict[str, str] = {}  # Message-ID -> owner address
+        self._senders: dict[str, str] = {}  # Message-ID -> sender address (receipts)
         self.offers: dict[str, float] = {}  # Message-ID -> arrival time
+        self.receipts: dict[str, float] = {}  # Message-ID -> the sender's receipt arrived
         self.others = 0  # receipts and anything else
 
     def start(self) -> "Sink":
@@ -57,17 +59,25 @@ class Sink:
     def stop(self) -> None:
         self.controller.stop()
 
-    def expect(self, message_id: str, owner: str) -> None:
+    def expect(self, message_id: str, owner: str, sender: str | None = None) -> None:
+        """Count the offer to ``owner`` (and, given ``sender``, the receipt to them) of
+        the handoff the mail ``message_id`` makes."""
         with self._lock:
             self._expected[message_id] = owner.lower()
+            if sender is not None:
+                self._senders[message_id] = sender.lower()
 
     def record(self, item: Received) -> None:
         with self._lock:
             self.total += 1
             owner = self._expected.get(item.in_reply_to)
+            sender = self._senders.get(item.in_reply_to)
             if owner is not None and owner in item.rcpt_tos \
                     and item.in_reply_to not in self.offers:
                 self.offers[item.in_reply_to] = item.at
+            elif sender is not None and sender in item.rcpt_tos \
+                    and item.in_reply_to not in self.receipts:
+                self.receipts[item.in_reply_to] = item.at
             else:
                 self.others += 1
             self._changed.notify_all()
@@ -93,3 +103,21 @@ class Sink:
     def offer_times(self) -> dict[str, float]:
         with self._lock:
             return dict(self.offers)
+
+    def complete_times(self) -> dict[str, float]:
+        """Message-ID -> when both its offer and its receipt had arrived."""
+        with self._lock:
+            return {i: max(t, self.receipts[i]) for i, t in self.offers.items()
+                    if i in self.receipts}
+
+    def wait_for_complete(self, ids: set[str], timeout: float) -> bool:
+        """Wait until every id in ``ids`` has its offer and its receipt."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                if all(i in self.offers and i in self.receipts for i in ids):
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._changed.wait(min(left, 0.5))

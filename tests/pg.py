@@ -37,13 +37,15 @@ class PostgresServer:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
 
     @classmethod
-    def start(cls) -> "PostgresServer":
+    def start(cls, durable: bool = False) -> "PostgresServer":
         """In a directory of its own under the system temp dir: pytest's are private to
-        root, and the ``postgres`` user must reach its data directory."""
-        import pytest
+        root, and the ``postgres`` user must reach its data directory.  ``durable``: with
+        fsync, as in production (the benchmarks); the tests run without."""
         import tempfile
 
         if not (BIN / "initdb").exists():
+            import pytest
+
             pytest.skip(f"PostgreSQL is not installed ({BIN}/initdb)")
         root = Path(tempfile.mkdtemp(prefix="handoff-pg-"))
         root.chmod(0o755)
@@ -55,8 +57,9 @@ class PostgresServer:
                        check=True, capture_output=True)
         subprocess.run(_as_postgres(
             str(BIN / "pg_ctl"), "-D", str(root / "data"), "-w", "-l", str(root / "log"),
-            "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                  "-c max_connections=200", "start"), check=True, capture_output=True)
+            "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1 "
+                  f"-c fsync={'on' if durable else 'off'} -c max_connections=200", "start"),
+            check=True, capture_output=True)
         return cls(root, port)
 
     def stop(self) -> None:
