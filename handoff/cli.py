@@ -11,6 +11,8 @@ import logging
 import signal
 import sys
 import threading
+import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -23,6 +25,7 @@ from handoff.chase import ChaseLine, check_chase_settings, run_chase_pass
 from handoff.cli_parser import build_parser
 from handoff.foreground import Foreground
 from handoff.guards import Envelope
+from handoff.health import ProcessHealth, queue_states
 from handoff.inbound_queue import process_pending, retry_failed
 from handoff.intake import read_message, warm_up
 from handoff.migrate import upgrade_database
@@ -50,6 +53,7 @@ class WorkerLoop:
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.last_progress: float | None = None  # monotonic: a step last did something
 
     def _run(self) -> None:
         while not self.stopping.is_set():
@@ -61,6 +65,8 @@ class WorkerLoop:
             except Exception:  # process boundary: log, keep the loop alive
                 log.exception("%s step failed", self.name)
                 did = 0
+            if did:
+                self.last_progress = time.monotonic()
             if did and self.after is not None:
                 self.after()
             if not did:
@@ -163,6 +169,8 @@ class Service:
                                     telemetry=self.telemetry).start()
         if self.want_web:
             self._start_web()
+        elif self.settings.health_port is not None:  # smtp, worker, imap: /healthz alone
+            self._start_web(health_only=True)
         return self
 
     def _on_stored(self) -> Callable[[int], None] | None:
@@ -176,21 +184,29 @@ class Service:
 
         return on_stored
 
-    def _start_web(self) -> None:
+    def _start_web(self, health_only: bool = False) -> None:
+        """The status page, the action links and the provider routes; or, for a process
+        without them (``health_only``), /healthz and /metrics on the health port."""
         from waitress import create_server
 
         from web import create_app
         from webhooks.inbound import inbound_blueprint
 
-        app = create_app(self.settings, self.sessions, clock=self.clock, health=self.health,
-                         telemetry=self.telemetry)
-        # the provider inbound routes (Mailgun, Postmark, SendGrid): the same door as SMTP
-        app.register_blueprint(inbound_blueprint(self.settings, self.sessions, self.clock,
-                                                 on_stored=self._on_stored(),
-                                                 telemetry=self.telemetry))
-        self.web_server = create_server(app, host=self.settings.web_host,
-                                        port=self.settings.web_port, threads=6,
-                                        ident="handoff")
+        settings = self.settings
+        if health_only:  # the app's loopback and view-key rules follow the health port
+            assert settings.health_port is not None
+            settings = replace(settings, web_host=settings.health_host,
+                               web_port=settings.health_port)
+        app = create_app(settings, self.sessions, clock=self.clock,
+                         health=self.health_report, telemetry=self.telemetry,
+                         health_only=health_only)
+        if not health_only:
+            # the provider inbound routes (Mailgun, Postmark, SendGrid): the same door as SMTP
+            app.register_blueprint(inbound_blueprint(settings, self.sessions, self.clock,
+                                                     on_stored=self._on_stored(),
+                                                     telemetry=self.telemetry))
+        self.web_server = create_server(app, host=settings.web_host, port=settings.web_port,
+                                        threads=6 if not health_only else 2, ident="handoff")
         self.web_port = self.web_server.effective_port
         self._web_thread = threading.Thread(target=self._serve_web, name="web", daemon=True)
         self._web_thread.start()
@@ -203,6 +219,26 @@ class Service:
         except OSError:
             if not self._stopping.is_set():
                 raise
+
+    @property
+    def kind(self) -> str:
+        """What this process is, as ``/healthz`` says: the command that started it."""
+        if self.want_smtp and self.want_web and self.want_workers:
+            return "serve"
+        for kind, wanted in (("smtp", self.want_smtp), ("web", self.want_web),
+                             ("worker", self.want_workers), ("imap", self.want_imap)):
+            if wanted:
+                return kind
+        return "none"
+
+    def health_report(self) -> ProcessHealth:
+        """What the process is, its parts, and the queues it fills or empties."""
+        progress = {loop.name: loop.last_progress for loop in self.loops
+                    if loop.name in ("inbound", "outbox")}
+        fills = ["inbound"] if (self.want_smtp or self.want_imap) and not progress else []
+        queues = queue_states(self.sessions, self.clock(), progress, fills,
+                              lambda t: time.monotonic() - t)
+        return ProcessHealth(self.kind, self.health(), queues)
 
     def health(self) -> dict[str, bool]:
         parts: dict[str, bool] = {}

@@ -31,6 +31,10 @@ class Settings:
     smtp_port: int = 2525
     web_host: str = "127.0.0.1"
     web_port: int = 8025
+    # `handoff smtp`/`worker`/`imap` serve /healthz and /metrics here when a port is set
+    # (serve and web have them on the web port)
+    health_host: str = "127.0.0.1"
+    health_port: int | None = None
     base_url: str = "http://127.0.0.1:8025"
     service_address: str = "handoff@localhost"
     domains: tuple[str, ...] = ("localhost",)
@@ -114,6 +118,8 @@ _FIELDS: dict[str, tuple[str, Any]] = {
     "SMTP_PORT": ("smtp_port", int),
     "WEB_HOST": ("web_host", str),
     "WEB_PORT": ("web_port", int),
+    "HEALTH_HOST": ("health_host", str),
+    "HEALTH_PORT": ("health_port", int),
     "BASE_URL": ("base_url", str),
     "SERVICE_ADDRESS": ("service_address", str),
     "DOMAINS": ("domains", lambda v: _split(v)),
@@ -206,11 +212,11 @@ def load_settings(environ: Mapping[str, str] | None = None, *, read_only: bool =
         if values.get(name) and ":" not in values[name]:
             raise ConfigError(f"HANDOFF_{name.upper()} must be user:password "
                               "(the credentials written into the provider's webhook URL)")
-    web_host = values.get("web_host", "127.0.0.1")
-    if not is_loopback_host(web_host) and not values.get("view_key"):
-        raise ConfigError(
-            f"the web server is bound to {web_host}, not loopback: set HANDOFF_VIEW_KEY"
-        )
+    for what, key in (("the web server", "web_host"), ("the health port", "health_host")):
+        host = values.get(key, "127.0.0.1")
+        if not is_loopback_host(host) and not values.get("view_key"):
+            raise ConfigError(f"{what} is bound to {host}, not loopback: set HANDOFF_VIEW_KEY "
+                              "(/metrics and the pages need it beyond loopback)")
     return Settings(data_dir=data_dir, extra=extra, **values)
 
 

@@ -120,6 +120,8 @@ def test_healthz_answers_200_when_smtp_database_and_workers_are_up(running):
         body = resp.read().decode()
     assert resp.status == 200
     assert "smtp: up" in body and "database: up" in body and "worker:inbound: up" in body
+    assert body.startswith("ok\nprocess: serve (pid ")  # what it is, and its queues
+    assert "inbound queue: empty" in body and "outbox queue: empty" in body
 
 
 def test_a_message_that_fails_to_process_stays_stored_with_its_error_and_can_be_retried(

@@ -15,6 +15,7 @@ from flask import Flask
 from markupsafe import Markup, escape
 
 from handoff.db import SessionFactory
+from handoff.health import ProcessHealth
 from handoff.settings import Settings
 from handoff.words import format_instant
 from templates import TEMPLATE_DIR
@@ -28,8 +29,9 @@ def create_app(
     sessions: SessionFactory,
     *,
     clock: Clock | None = None,
-    health: Callable[[], dict[str, bool]] | None = None,
+    health: Callable[[], ProcessHealth] | None = None,
     telemetry: Any = None,  # handoff.telemetry.Telemetry: the process's, for /metrics
+    health_only: bool = False,  # /healthz and /metrics alone (smtp, worker, imap)
 ) -> Flask:
     app = Flask(__name__, template_folder=str(TEMPLATE_DIR / "web"))
     app.jinja_env.autoescape = True  # our templates end in .j2: escape everything
@@ -38,7 +40,7 @@ def create_app(
         "settings": settings,
         "sessions": sessions,
         "clock": clock or (lambda: datetime.now(timezone.utc)),
-        "health": health or (lambda: {"database": True}),
+        "health": health or (lambda: ProcessHealth("web", {"database": True})),
         "telemetry": telemetry,
     }
     app.jinja_env.filters["linkify"] = linkify
@@ -46,11 +48,14 @@ def create_app(
     app.jinja_env.filters["when"] = lambda at: format_instant(at, settings.timezone)
     # the page's shorter forms in words, each a <time> with the exact value one hover away
     install_page_filters(app.jinja_env, settings.timezone, app.extensions["handoff"]["clock"])
-    from web import actions, figures, metrics, pages  # noqa: PLC0415  (routes register on import)
+    from web import actions, figures, health as health_page, metrics, pages  # noqa: PLC0415
 
+    app.register_blueprint(health_page.bp)
+    app.register_blueprint(metrics.bp)
+    if health_only:
+        return app
     app.register_blueprint(pages.bp)
     app.register_blueprint(actions.bp)
-    app.register_blueprint(metrics.bp)
     app.register_blueprint(figures.bp)
     return app
 

@@ -38,8 +38,6 @@ def _has_view_access(ref: str | None = None) -> bool:
 
 @bp.before_request
 def require_view_key() -> Any:
-    if request.endpoint == "pages.healthz":
-        return None
     ref = (request.view_args or {}).get("ref")
     if not _has_view_access(ref):
         return Response("A view key is required: add ?key=… (HANDOFF_VIEW_KEY).\n", 401,
@@ -137,15 +135,6 @@ def api_one(ref: str) -> Response:
         except NotFound:
             return Response('{"error": "not found"}', 404, mimetype="application/json")
         return jsonify(detail(session, handoff, s["clock"]()))
-
-
-@bp.get("/healthz")
-def healthz() -> Response:
-    parts = state()["health"]()
-    ok = all(parts.values())
-    return Response(("ok\n" if ok else "starting\n") + "".join(
-        f"{k}: {'up' if v else 'down'}\n" for k, v in parts.items()),
-        200 if ok else 503, {"Content-Type": "text/plain; charset=utf-8"})
 
 
 @bp.get("/outbox/<name>")
