@@ -26,6 +26,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks import profile
 from benchmarks.load import RunResult, blast, paced
 from benchmarks.mails import make_mails
 from benchmarks.procs import BenchError, HandoffServe, free_port
@@ -148,7 +149,15 @@ def run(args: argparse.Namespace, work: Path) -> list[Deployment]:
                                       command="worker", extra_env=env).start()
                 stack.callback(worker.stop)
                 procs.append(worker)
+            sampler = None
+            if args.profile is not None:  # py-spy on the first worker: where its CPU goes
+                args.profile.mkdir(parents=True, exist_ok=True)
+                sampler = profile.start(args.py_spy, procs[1].pid,
+                                        args.profile / f"worker-of-{workers}.txt",
+                                        gil_only=False)
             measure(dep, procs, smtp.smtp_port, sink, args, f"{tag}-w{workers}", db=True)
+            if sampler is not None:
+                _say(profile.stop(sampler))
             results.append(dep)
     return results
 
@@ -203,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--drain", type=float, default=90.0)
     p.add_argument("--grace", type=float, default=20.0)
     p.add_argument("--no-results", action="store_true")
+    p.add_argument("--profile", type=Path, default=None,
+                   help="sample the first worker with py-spy; raw samples into this folder")
+    p.add_argument("--py-spy", default="py-spy")
     args = p.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="handoff-split-bench-"))
     try:

@@ -32,6 +32,7 @@ from handoff.migrate import upgrade_database
 from handoff.parsing import parse_message
 from handoff.settings import Settings, load_settings
 from handoff.telemetry import Telemetry
+from handoff.wakeups import INBOUND, OUTBOX, wake_listeners
 from handoff.workflows import check_workflows
 
 log = logging.getLogger("handoff")
@@ -107,6 +108,7 @@ class Service:
         self.want_imap = imap
         self.imap: Any = None
         self.loops: list[WorkerLoop] = []
+        self.wakeups: Any = None  # wakeups.Listener on PostgreSQL
         self.smtp: Any = None
         self.web_server: Any = None
         self._stopping = threading.Event()
@@ -133,7 +135,7 @@ class Service:
             deliverer = Deliverer(settings, self.sessions, self.clock, telemetry=self.telemetry)
             events = EventDeliverer(settings, self.sessions, self.clock)  # checks [[webhooks]]
             outbox = WorkerLoop("outbox", lambda: deliverer.deliver_pending(limit=10),
-                                foreground=foreground)
+                                idle=settings.worker_poll, foreground=foreground)
             gate = (lambda: foreground.wait_quiet()) if foreground is not None else None
             # event webhooks: woken after the steps that make events; the poll catches
             # the web's actions (another thread, or another process)
@@ -148,12 +150,15 @@ class Service:
                 "inbound", lambda: process_pending(self.sessions, settings, self.clock,
                                                    limit=20, before_each=gate,
                                                    telemetry=self.telemetry),
-                after=wake_senders)
+                idle=settings.worker_poll, after=wake_senders)
             chaser = WorkerLoop(
                 "chaser", lambda: self.telemetry.time_chase_pass(
                     lambda: run_chase_pass(self.sessions, settings, self.clock())),
                 idle=60.0, after=wake_senders, foreground=foreground)
             self.loops = [inbound.start(), outbox.start(), chaser.start(), hooks.start()]
+            # PostgreSQL: stored mail and queued mail from other processes wake us
+            self.wakeups = wake_listeners(settings.database_url,
+                                          {INBOUND: inbound.wake, OUTBOX: outbox.wake})
         if self.want_smtp:
             handler = InboundHandler(settings, self.sessions, on_stored=self._on_stored(),
                                      clock=self.clock, foreground=foreground,
@@ -254,6 +259,8 @@ class Service:
             parts["imap"] = self.imap.healthy  # down after failed runs in a row
         for loop in self.loops:
             parts[f"worker:{loop.name}"] = loop.alive
+        if self.wakeups is not None:  # PostgreSQL: woken by other processes' commits
+            parts["wakeups"] = self.wakeups.listening
         return parts
 
     def stop(self) -> None:
@@ -265,6 +272,8 @@ class Service:
         if self.web_server is not None:
             self.web_server.close()
             self._web_thread.join(5)
+        if self.wakeups is not None:
+            self.wakeups.stop()
         for loop in self.loops:
             loop.stop()
         self.engine.dispose()

@@ -30,6 +30,7 @@ from handoff.people import ensure_person
 from handoff.settings import Settings
 from handoff.states import Action, Role, Status
 from handoff.threads import ThreadMatch, find_thread
+from handoff.wakeups import INBOUND, notify
 from handoff.workflows import policy_for
 from handoff.reports import note_report
 from handoff.lifecycle import may_act, role_of
@@ -92,6 +93,7 @@ def receive_messages(sessions: SessionFactory, arrivals: Sequence[Arrival], *,
         # Core, not the ORM: this runs for every SMTP transaction, and the unit of work
         # costs several times the INSERT itself.
         with engine.begin() as conn:
+            notify(conn, INBOUND)  # worker processes elsewhere: at once, not at their poll
             if any(a.external_id for a in arrivals):
                 return _insert_new(conn, rows)
             if len(rows) == 1:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from handoff.addresses import ServiceAddresses
 from handoff.models import Handoff, OutboxMail, Person
 from handoff.states import CLARITY_ANSWERS, Action
+from handoff.wakeups import OUTBOX, notify_on_commit
 
 
 @dataclass(frozen=True)
@@ -90,4 +91,5 @@ def queue_mail(
         created_at=now,
     )
     session.add(mail)
+    notify_on_commit(session, OUTBOX)  # a sender in another process: at once
     return mail

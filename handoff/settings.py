@@ -35,6 +35,9 @@ class Settings:
     # (serve and web have them on the web port)
     health_host: str = "127.0.0.1"
     health_port: int | None = None
+    # seconds a worker loop with nothing to do waits before it looks again; on
+    # PostgreSQL new mail wakes it at once (NOTIFY), so a long poll costs no latency
+    worker_poll: float = 0.5
     base_url: str = "http://127.0.0.1:8025"
     service_address: str = "handoff@localhost"
     domains: tuple[str, ...] = ("localhost",)
@@ -120,6 +123,7 @@ _FIELDS: dict[str, tuple[str, Any]] = {
     "WEB_PORT": ("web_port", int),
     "HEALTH_HOST": ("health_host", str),
     "HEALTH_PORT": ("health_port", int),
+    "WORKER_POLL": ("worker_poll", float),
     "BASE_URL": ("base_url", str),
     "SERVICE_ADDRESS": ("service_address", str),
     "DOMAINS": ("domains", lambda v: _split(v)),

@@ -11,8 +11,11 @@ import smtplib
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Iterator
@@ -20,8 +23,11 @@ from typing import Iterator
 import pytest
 from sqlalchemy import func, select
 
+from handoff.addresses import ServiceAddresses
 from handoff.db import make_engine, make_session_factory
 from handoff.models import Handoff, InboundMessage, OutboxMail
+from handoff.outbox import queue_mail
+from handoff.settings import load_settings
 from tests.conftest import BACKEND, SERVICE, Sink, free_port
 
 pytestmark = pytest.mark.skipif(
@@ -141,3 +147,43 @@ def test_four_worker_processes_share_the_queue_and_nothing_is_lost_doubled_or_se
     problems = [line for line in processes.logs().splitlines()
                 if " ERROR " in line or line.startswith("Traceback")]
     assert not problems, processes.logs()
+
+
+def test_a_worker_that_polls_once_an_hour_is_woken_by_the_listeners_commit(
+        processes: Processes, database_url: str, sink: Sink) -> None:
+    """`handoff worker` with HANDOFF_WORKER_POLL=3600: only PostgreSQL's NOTIFY can wake
+    it, for the mail `handoff smtp` stores and for a mail another process queues."""
+    health = free_port()
+    processes.env.update(HANDOFF_WORKER_POLL="3600")
+    processes.start("smtp")
+    processes.wait_listening()
+    processes.env.update(HANDOFF_HEALTH_PORT=str(health))
+    processes.start("worker")
+    deadline = time.monotonic() + 30
+    while "wakeups: up" not in _health(health):
+        assert time.monotonic() < deadline, processes.logs()
+        time.sleep(0.05)  # poll for the listener, not a stand-in for readiness
+    _send(processes.smtp_port, [_mail(1)])
+    [offer, receipt] = sink.wait_for(2, timeout=30)  # the inbound wake, then its own
+    assert {offer.rcpt_tos[0], receipt.rcpt_tos[0]} == {"bob1@corp.test", "ana1@corp.test"}
+
+    engine = make_engine(database_url)  # another process queues a mail: the outbox wake
+    try:
+        with make_session_factory(engine).begin() as session:
+            handoff = session.scalars(select(Handoff)).one()
+            queue_mail(session, ServiceAddresses(load_settings(processes.env)), handoff,
+                       "offer", handoff.owner, datetime.now(timezone.utc))
+    finally:
+        engine.dispose()
+    third = sink.wait_for(3, timeout=30)[2]
+    assert third.rcpt_tos == ["bob1@corp.test"]
+
+
+def _health(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as page:
+            return page.read().decode()
+    except urllib.error.HTTPError as refused:
+        return refused.read().decode()
+    except OSError:
+        return ""
