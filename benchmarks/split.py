@@ -154,7 +154,7 @@ def run(args: argparse.Namespace, work: Path) -> list[Deployment]:
                 args.profile.mkdir(parents=True, exist_ok=True)
                 sampler = profile.start(args.py_spy, procs[1].pid,
                                         args.profile / f"worker-of-{workers}.txt",
-                                        gil_only=False)
+                                        gil_only=True)
             measure(dep, procs, smtp.smtp_port, sink, args, f"{tag}-w{workers}", db=True)
             if sampler is not None:
                 _say(profile.stop(sampler))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -18,9 +18,19 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+# any number, the same in every process: the key of the migration lock
+MIGRATION_LOCK = 0x68616E64  # "hand"
+
+
 def upgrade_database(engine: Engine, revision: str = "head") -> None:
+    """Every process runs this at start.  On PostgreSQL, processes starting together (a
+    split deployment's units) take turns behind a transaction-scoped advisory lock:
+    the first migrates, the others then find the database at head.  (SQLite's
+    transactions take its write lock already.)"""
     cfg = alembic_config(engine)
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 

@@ -18,13 +18,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from handoff.addresses import ServiceAddresses
 from handoff.db import make_engine, make_session_factory
+from handoff.migrate import upgrade_database
 from handoff.models import Handoff, InboundMessage, OutboxMail
 from handoff.outbox import queue_mail
 from handoff.settings import load_settings
@@ -187,3 +188,27 @@ def _health(port: int) -> str:
         return refused.read().decode()
     except OSError:
         return ""
+
+
+def test_processes_starting_together_on_an_empty_database_migrate_it_once(
+        postgres: Any) -> None:
+    """A split deployment's units start at once against a new database: each runs the
+    migrations at start; they take turns, and all come up."""
+    from tests.pg import PostgresServer
+
+    url = postgres.rsplit("/", 1)[0] + "/fresh_start"
+    PostgresServer._admin(postgres, "DROP DATABASE IF EXISTS fresh_start WITH (FORCE)",
+                          "CREATE DATABASE fresh_start")
+    # a lock wait that never ends fails the test instead of hanging it (what happened
+    # without the migration lock: the units' DDL waited on each other)
+    engines = [make_engine(url, connect_args={"options": "-c lock_timeout=20s"})
+               for _ in range(4)]
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(upgrade_database, engines))  # raises if any failed
+        with engines[0].connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+    finally:
+        for engine in engines:
+            engine.dispose()
+        PostgresServer.drop(postgres, url)
