@@ -15,8 +15,9 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
+from typing import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from handoff.models import ActionToken
@@ -37,28 +38,25 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def mint_action_token(
+def mint_action_tokens(
     session: Session,
     *,
     handoff_id: int,
     person_id: int,
-    action: str,
+    actions: Sequence[str],
     now: datetime,
     ttl: timedelta,
-) -> str:
-    """Store a new token's hash and return the raw token (only the mail ever holds it)."""
-    raw = secrets.token_urlsafe(24)  # 192 bits
-    session.add(
-        ActionToken(
-            token_hash=hash_token(raw),
-            handoff_id=handoff_id,
-            person_id=person_id,
-            action=action,
-            created_at=now,
-            expires_at=now + ttl,
-        )
-    )
-    return raw
+) -> list[str]:
+    """Store new tokens' hashes, one per action, and return the raw tokens in order
+    (only the mail ever holds them).  One statement for all of a mail's links: a worker
+    mints several per mail, and a statement each was a round trip each."""
+    raws = [secrets.token_urlsafe(24) for _ in actions]  # 192 bits each
+    if raws:
+        session.execute(insert(ActionToken), [
+            {"token_hash": hash_token(raw), "handoff_id": handoff_id, "person_id": person_id,
+             "action": action, "created_at": now, "expires_at": now + ttl, "used_at": None}
+            for raw, action in zip(raws, actions)])
+    return raws
 
 
 def find_action_token(session: Session, raw: str) -> ActionToken | None:

@@ -33,7 +33,7 @@ from handoff.outbox import MAIL_KINDS
 from handoff.settings import Settings
 from handoff.states import TRANSITIONS, Action, Status, allowed_link_actions, is_allowed
 from handoff.threads import body_marker
-from handoff.tokens import mint_action_token, view_mac
+from handoff.tokens import mint_action_tokens, view_mac
 from handoff.views import packet_view
 from handoff.words import format_instant
 from handoff.lifecycle import role_of
@@ -86,17 +86,16 @@ class MailRenderer:
                now: datetime, asks: tuple[Action, ...] = ()) -> list[dict[str, str]]:
         """The recipient's action links for the handoff's state, and those the mail
         ``asks`` for that the state allows; tokens minted now."""
-        links = []
         status = Status(handoff.status)
         role = role_of(handoff, recipient)
-        for action in [*allowed_link_actions(role, status),
-                       *(a for a in asks if is_allowed(a, status))]:
-            raw = mint_action_token(session, handoff_id=handoff.id, person_id=recipient.id,
-                                    action=action, now=now,
-                                    ttl=timedelta(days=self.settings.token_ttl_days))
-            links.append({"label": TRANSITIONS[action].label,
-                          "url": f"{self.settings.base_url}/a/{raw}", "action": str(action)})
-        return links
+        actions = [*allowed_link_actions(role, status),
+                   *(a for a in asks if is_allowed(a, status))]
+        raws = mint_action_tokens(session, handoff_id=handoff.id, person_id=recipient.id,
+                                  actions=[str(a) for a in actions], now=now,
+                                  ttl=timedelta(days=self.settings.token_ttl_days))
+        return [{"label": TRANSITIONS[action].label,
+                 "url": f"{self.settings.base_url}/a/{raw}", "action": str(action)}
+                for action, raw in zip(actions, raws)]
 
     def _calendar_part(self, handoff: Handoff, page_url: str, now: datetime,
                        sequence: int, deadline_words: str) -> MIMEBase:
