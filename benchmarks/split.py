@@ -34,6 +34,22 @@ from benchmarks.report import (RESULTS, code_version, machine, ms, now_utc, perc
                                table, write_results)
 from benchmarks.sink import Sink
 
+# what was learnt, kept with the figures (update when the code moves them)
+NOTES = (
+    "2026-12-02, first runs (1,000 mails): workers shared one batch of queued messages, "
+    "so two workers parsed the same mails and waited on each other's row locks, and a "
+    "worker in another process than the listener learnt of new mail at its next "
+    "half-second poll: 1 worker 51/s with email-in -> offer p50 506 ms, 2 workers 67/s.  "
+    "Now each message is taken with SKIP LOCKED and stored mail wakes the workers by "
+    "NOTIFY.",
+    "Where a worker's CPU goes (py-spy --gil, 1 worker, 2026-12-02): ~12 ms of Python per "
+    "complete handoff, half of it SQLAlchemy and psycopg (the unit of work's flush, ~28 "
+    "statements per handoff with their round trips, each transaction's BEGIN and pool "
+    "pre-ping), reading the mail ~3 ms (dateparser for the deadline ~1.4 ms), composing "
+    "the two mails ~1.3 ms, smtplib ~0.8 ms; the listener adds ~4 ms, PostgreSQL ~5 ms.  "
+    "150/s per core needs ~6.7 ms in all: a worker path without the ORM's unit of work "
+    "and with fewer, batched transactions, not more processes.",
+)
 PER_CORE_TARGET = 150.0  # complete handoffs per second per core
 SCALING_TARGET = 1.6  # 2 workers against 1
 
@@ -195,6 +211,7 @@ def render(results: list[Deployment], args: argparse.Namespace) -> str:
         scale = by_workers[2].complete_rate / by_workers[1].complete_rate
         lines.append(f"- 2 workers / 1 worker: **{scale:.2f}x** (target {SCALING_TARGET:g}x "
                      f"where cores allow): **{'met' if scale >= SCALING_TARGET else 'MISSED'}**.")
+    lines += [f"- {note}" for note in NOTES]
     for d in results:
         if d.problems:
             lines.append(f"- {d.label}: {len(d.problems)} log lines of trouble, first: "
