@@ -153,6 +153,8 @@ class Handoff(Base):
         # lookup by status, and by creation time
         Index("ix_handoffs_figures_period", *FIGURES_PERIOD_COLUMNS),
         Index("ix_handoffs_figures_open", *FIGURES_OPEN_COLUMNS),
+        # the status page lists ended handoffs latest activity first (views._by_attention)
+        Index("ix_handoffs_last_activity", "last_activity_at", "id"),
     )
 
     @property

@@ -133,24 +133,50 @@ def list_handoffs(session: Session, filters: Filters, limit: int, offset: int,
                   now: datetime, *, by_attention: bool = False
                   ) -> tuple[list[dict[str, Any]], int]:
     """Newest first (the API, SPEC 11), or in the status page's order."""
-    order = attention_order(now) if by_attention else (Handoff.id.desc(),)
     total = session.scalar(_filtered(select(func.count(Handoff.id)), filters)) or 0
+    if by_attention:
+        return [summarize(h, now) for h in _by_attention(session, filters, limit, offset,
+                                                         now)], int(total)
     rows = session.scalars(_filtered(select(Handoff), filters)
-                           .order_by(*order).limit(limit).offset(offset))
+                           .order_by(Handoff.id.desc()).limit(limit).offset(offset))
     return [summarize(h, now) for h in rows.unique()], int(total)
 
 
 # The status page's order (the API keeps newest first, SPEC 11): overdue first, most
 # overdue at the top; then the open ones, the longest waiting in their state first;
-# then the ended ones, latest activity first.
+# then the ended ones, latest activity first.  Two statements, so that neither sorts the
+# table: the open handoffs (through the status index: as many as are in flight), then
+# as many ended ones as the page has room for (walking ix_handoffs_last_activity from
+# the newest).  One ORDER BY over every handoff read and sorted them all: 2.2x the empty
+# database's time with 20,000 handoffs, and growing with the table.
+OPEN = [str(s) for s in OPEN_STATES]
+
+
+def _by_attention(session: Session, filters: Filters, limit: int, offset: int,
+                  now: datetime) -> list[Handoff]:
+    is_open = Handoff.status.in_(OPEN)
+    n_open = session.scalar(_filtered(select(func.count(Handoff.id)), filters)
+                            .where(is_open)) or 0
+    rows: list[Handoff] = []
+    if offset < n_open:
+        rows += session.scalars(_filtered(select(Handoff), filters).where(is_open)
+                                .order_by(*attention_order(now))
+                                .limit(limit).offset(offset)).unique()
+    if len(rows) < limit:
+        rows += session.scalars(_filtered(select(Handoff), filters).where(~is_open)
+                                .order_by(Handoff.last_activity_at.desc(), Handoff.id.desc())
+                                .limit(limit - len(rows)).offset(max(0, offset - n_open))
+                                ).unique()
+    return rows
 
 
 def attention_order(now: datetime) -> tuple[Any, ...]:
+    """The order of the open handoffs: overdue first, most overdue at the top, then the
+    longest waiting in their state."""
     overdue = and_(Handoff.deadline.is_not(None), Handoff.deadline < now,
                    Handoff.status.in_([str(s) for s in CAN_BE_OVERDUE]))
-    is_open = Handoff.status.in_([str(s) for s in OPEN_STATES])
-    return (case((overdue, 0), (is_open, 1), else_=2),
-            case((overdue, Handoff.deadline), (is_open, Handoff.state_changed_at)).asc(),
+    return (case((overdue, 0), else_=1),
+            case((overdue, Handoff.deadline), else_=Handoff.state_changed_at).asc(),
             Handoff.last_activity_at.desc(), Handoff.id.desc())
 
 

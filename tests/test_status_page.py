@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tests.conftest import handoff_mail, links_of, mail_to, make_settings
 
 
@@ -165,6 +167,13 @@ def test_the_page_puts_overdue_first_then_longest_waiting_the_api_newest_first(
     html = client.get("/").get_data(as_text=True)
     order = sorted(("H-1", "H-2", "H-3", "H-4"), key=lambda r: html.index(f'data-ref="{r}"'))
     assert order == ["H-3", "H-2", "H-1", "H-4"]
+    # pages of two and of three keep that order across the open and the ended ones
+    for limit in (2, 3):
+        paged = []
+        for offset in range(0, 4, limit):
+            page = client.get(f"/?limit={limit}&offset={offset}").get_data(as_text=True)
+            paged += sorted(re.findall(r'data-ref="(H-\d+)"', page), key=page.index)
+        assert paged == ["H-3", "H-2", "H-1", "H-4"], (limit, paged)
     assert ">yesterday, 17:00</time>" in html and ">17 hours overdue</time>" in html
     assert "<title>(1 overdue) Handoffs</title>" in html  # the tab a lead keeps open
     listing = client.get("/api/handoffs").get_json()["handoffs"]
