@@ -132,11 +132,16 @@ def _filtered(query: Select[Any], filters: Filters) -> Select[Any]:
 def list_handoffs(session: Session, filters: Filters, limit: int, offset: int,
                   now: datetime, *, by_attention: bool = False
                   ) -> tuple[list[dict[str, Any]], int]:
-    """Newest first (the API, SPEC 11), or in the status page's order."""
-    total = session.scalar(_filtered(select(func.count(Handoff.id)), filters)) or 0
+    """Newest first (the API, SPEC 11), or in the status page's order.  The total is
+    exact for the API (SPEC 11); the page counts up to ``PAGE_COUNT_CAP`` and says
+    "more" beyond (``-1``): counting a million rows cost PostgreSQL 50 ms a view."""
     if by_attention:
+        counted = session.scalar(select(func.count()).select_from(
+            _filtered(select(Handoff.id), filters).limit(PAGE_COUNT_CAP + 1).subquery())) or 0
         return [summarize(h, now) for h in _by_attention(session, filters, limit, offset,
-                                                         now)], int(total)
+                                                         now)], \
+            -1 if counted > PAGE_COUNT_CAP else int(counted)
+    total = session.scalar(_filtered(select(func.count(Handoff.id)), filters)) or 0
     rows = session.scalars(_filtered(select(Handoff), filters)
                            .order_by(Handoff.id.desc()).limit(limit).offset(offset))
     return [summarize(h, now) for h in rows.unique()], int(total)
@@ -150,6 +155,7 @@ def list_handoffs(session: Session, filters: Filters, limit: int, offset: int,
 # the newest).  One ORDER BY over every handoff read and sorted them all: 2.2x the empty
 # database's time with 20,000 handoffs, and growing with the table.
 OPEN = [str(s) for s in OPEN_STATES]
+PAGE_COUNT_CAP = 10_000
 
 
 def _by_attention(session: Session, filters: Filters, limit: int, offset: int,

@@ -186,3 +186,22 @@ def test_dev_outbox_is_listed_by_when_to_whom_and_what(flow, client):
     html = client.get("/").get_data(as_text=True)
     assert "Re: Renew the TLS certificate [H-1]</a>" in html
     assert "Bob Builder &lt;bob@corp.test&gt;" in html and ">today, 10:30</time>" in html
+
+
+def test_past_a_cap_the_page_says_more_than_and_the_api_keeps_the_exact_total(
+        flow, client, monkeypatch):
+    """Counting every handoff of a big database on each view cost more than the page:
+    the page counts up to a cap; the API's total stays exact (SPEC 11)."""
+    import handoff.views
+    import web.pages
+
+    for n in range(3):
+        flow.submit(handoff_mail(message_id=f"<cap{n}@corp.test>", subject=f"Job {n}"))
+    monkeypatch.setattr(handoff.views, "PAGE_COUNT_CAP", 2)
+    monkeypatch.setattr(web.pages, "PAGE_COUNT_CAP", 2)
+    page = client.get("/").get_data(as_text=True)
+    assert re.search(r'id="summary">more than 2 handoffs', page)
+    assert len(re.findall(r'data-ref="H-\d+"', page)) >= 3, "every row is still listed"
+    assert client.get("/api/handoffs").get_json()["total"] == 3
+    monkeypatch.setattr(handoff.views, "PAGE_COUNT_CAP", 3)
+    assert 'id="summary">3 handoffs' in client.get("/").get_data(as_text=True)

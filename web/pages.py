@@ -16,7 +16,7 @@ from flask import Blueprint, Response, abort, jsonify, render_template, request,
 from handoff.errors import NotFound
 from handoff.outbox import MAIL_KINDS
 from handoff.tokens import view_mac
-from handoff.views import (Filters, detail, failed_mails, get_handoff, list_handoffs,
+from handoff.views import (PAGE_COUNT_CAP, Filters, detail, failed_mails, get_handoff, list_handoffs,
                            mails_of, webhook_log)
 from web import state
 
@@ -83,7 +83,8 @@ def index() -> str:
         failed = failed_mails(session)
     outbox = sorted(s["settings"].outbox_dir.glob("*.eml"), reverse=True)[:20] \
         if not s["settings"].smarthost else []
-    return render_template("index.html.j2", rows=rows, total=total, filters=_filters(),
+    return render_template("index.html.j2", rows=rows, total=total, count_cap=PAGE_COUNT_CAP,
+                           filters=_filters(),
                            now=s["clock"](), outbox=[_outbox_entry(p) for p in outbox],
                            failed=failed)
 
