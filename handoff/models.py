@@ -318,6 +318,16 @@ class WebhookDelivery(Base):
     )
 
 
+class HandoffCount(Base):
+    """How many handoffs there are, kept by a trigger on ``handoffs`` (migration 0008):
+    the sum over the shards is the API's exact total (SPEC 11) without counting the
+    table.  Written by the database only."""
+
+    __tablename__ = "handoff_counts"
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
 class ClarityAnswer(Base):
     """The owner's answer to "was the handoff clear enough to act on?" (SPEC 4): one per
     handoff, asked when it closes."""

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session, aliased
 from handoff.deciding import owed
 from handoff.errors import NotFound
 from handoff.hand_on import owner_chain
-from handoff.models import Event, Handoff, OutboxMail, Person, WebhookDelivery
+from handoff.models import (Event, Handoff, HandoffCount, OutboxMail, Person,
+                            WebhookDelivery)
 from handoff.packet import FIELDS
 from handoff.states import CAN_BE_OVERDUE, OPEN_STATES, Role, Status
 from handoff.webhook_events import endpoint_host
@@ -141,7 +142,10 @@ def list_handoffs(session: Session, filters: Filters, limit: int, offset: int,
         return [summarize(h, now) for h in _by_attention(session, filters, limit, offset,
                                                          now)], \
             -1 if counted > PAGE_COUNT_CAP else int(counted)
-    total = session.scalar(_filtered(select(func.count(Handoff.id)), filters)) or 0
+    if filters == Filters():  # every handoff: the count a trigger keeps (migration 0008)
+        total = session.scalar(select(func.sum(HandoffCount.n))) or 0
+    else:
+        total = session.scalar(_filtered(select(func.count(Handoff.id)), filters)) or 0
     rows = session.scalars(_filtered(select(Handoff), filters)
                            .order_by(Handoff.id.desc()).limit(limit).offset(offset))
     return [summarize(h, now) for h in rows.unique()], int(total)

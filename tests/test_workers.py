@@ -26,7 +26,7 @@ from sqlalchemy import func, select, text
 from handoff.addresses import ServiceAddresses
 from handoff.db import make_engine, make_session_factory
 from handoff.migrate import upgrade_database
-from handoff.models import Handoff, InboundMessage, OutboxMail
+from handoff.models import Handoff, HandoffCount, InboundMessage, OutboxMail
 from handoff.outbox import queue_mail
 from handoff.settings import load_settings
 from tests.conftest import BACKEND, SERVICE, Sink, free_port
@@ -139,11 +139,12 @@ def test_four_worker_processes_share_the_queue_and_nothing_is_lost_doubled_or_se
             origins = session.scalar(select(func.count(func.distinct(
                 Handoff.origin_message_id))))
             outbox = Counter(session.scalars(select(OutboxMail.status)))
+            counted = session.scalar(select(func.sum(HandoffCount.n)))  # the trigger's count
     finally:
         engine.dispose()
     assert statuses == {"done": MAILS}, processes.logs()
     assert attempts == {1: MAILS}, "each stored message was taken once"
-    assert handoffs == origins == MAILS
+    assert handoffs == origins == counted == MAILS
     assert outbox == {"sent": 2 * MAILS}
     problems = [line for line in processes.logs().splitlines()
                 if " ERROR " in line or line.startswith("Traceback")]
