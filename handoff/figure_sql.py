@@ -10,7 +10,7 @@ ones, are worked out here, from ``now``).  The rows are then tallied per group a
 grouping:
 
 - on PostgreSQL in the database, in one ``GROUP BY GROUPING SETS`` statement each,
-  with ``percentile_disc(ARRAY[0.5, 0.9])`` for the median and the p90 (one sort);
+  with ``percentile_disc`` for the median and the p90;
 - on SQLite (no percentile function; its window functions ranked 4,000 handoffs' values
   several times slower than Python sorts them: docs/architecture.md) from the fetched
   rows, bounded by the period, in Python, column by column.
@@ -34,7 +34,7 @@ from operator import add, is_not
 from typing import Any, Callable, Collection, Mapping, Sequence
 
 from sqlalchemy import (ColumnElement, FromClause, Select, and_, case, func, literal,
-                        literal_column, select, tuple_)
+                        select, tuple_)
 from sqlalchemy.orm import Session
 
 from handoff.clarity import ANSWERS
@@ -253,10 +253,9 @@ def _tally_in_sql(session: Session, spec: Tally, groupings: Sequence[str]) -> Ta
     aggregates: list[ColumnElement[Any]] = [*(func.grouping(k) for k in keys), *keys,
                                             func.count()]
     aggregates += [func.coalesce(func.sum(rows.c[name]), 0) for name in spec.sums]
-    both: ColumnElement[Any] = literal_column("ARRAY[0.5, 0.9]")  # one sort: median, p90
     for name in spec.durations:
         aggregates.append(func.count(rows.c[name]))
-        aggregates.append(func.percentile_disc(both).within_group(rows.c[name]))
+        aggregates += [func.percentile_disc(p).within_group(rows.c[name]) for p in (0.5, 0.9)]
     sets = [tuple_() if g == ALL else tuple_(keys[keyed.index(g)]) for g in groupings]
     out: Tallies = {}
     for row in session.execute(select(*aggregates).group_by(func.grouping_sets(*sets))):
@@ -268,7 +267,8 @@ def _tally_in_sql(session: Session, spec: Tally, groupings: Sequence[str]) -> Ta
         sums = {name: int(c) for name, c in zip(spec.sums, rest[1:1 + n_sums])}
         stats_raw = rest[1 + n_sums:]
         stats: dict[str, Stat] = {
-            name: (int(stats_raw[2 * i]), *_pair(stats_raw[2 * i + 1]))
+            name: (int(stats_raw[3 * i]), _float(stats_raw[3 * i + 1]),
+                   _float(stats_raw[3 * i + 2]))
             for i, name in enumerate(spec.durations)}
         group = value if grouping == ALL else (None if value is None else str(value))
         out[(grouping, group)] = Tallied(int(rest[0]), sums, stats)
@@ -277,11 +277,3 @@ def _tally_in_sql(session: Session, spec: Tally, groupings: Sequence[str]) -> Ta
 
 def _float(value: Any) -> float | None:
     return None if value is None else float(value)
-
-
-def _pair(values: Sequence[Any] | None) -> tuple[float | None, float | None]:
-    """The median and the p90 from ``percentile_disc(ARRAY[0.5, 0.9])`` (NULL when the
-    group has no value)."""
-    if not values:
-        return None, None
-    return _float(values[0]), _float(values[1])
