@@ -32,7 +32,7 @@ from handoff.migrate import upgrade_database
 from handoff.parsing import parse_message
 from handoff.settings import Settings, load_settings
 from handoff.telemetry import Telemetry
-from handoff.wakeups import INBOUND, OUTBOX, wake_listeners
+from handoff.wakeups import INBOUND, OUTBOX, quiet_here, wake_listeners
 from handoff.workflows import check_workflows
 
 log = logging.getLogger("handoff")
@@ -48,8 +48,9 @@ class WorkerLoop:
 
     def __init__(self, name: str, step: Callable[[], int], idle: float = 0.5,
                  after: Callable[[], None] | None = None,
-                 foreground: Foreground | None = None) -> None:
+                 foreground: Foreground | None = None, quiet: tuple[str, ...] = ()) -> None:
         self.name, self.step, self.idle, self.after = name, step, idle, after
+        self.quiet = quiet  # wakeups this loop's thread gives itself, never by NOTIFY
         self.foreground = foreground  # step aside for it before each step
         self.wake = threading.Event()
         self.stopping = threading.Event()
@@ -57,6 +58,7 @@ class WorkerLoop:
         self.last_progress: float | None = None  # monotonic: a step last did something
 
     def _run(self) -> None:
+        quiet_here(*self.quiet)
         while not self.stopping.is_set():
             self.wake.clear()
             if self.foreground is not None:
@@ -150,11 +152,11 @@ class Service:
                 "inbound", lambda: process_pending(self.sessions, settings, self.clock,
                                                    limit=20, before_each=gate,
                                                    telemetry=self.telemetry),
-                idle=settings.worker_poll, after=wake_senders)
+                idle=settings.worker_poll, after=wake_senders, quiet=(OUTBOX,))
             chaser = WorkerLoop(
                 "chaser", lambda: self.telemetry.time_chase_pass(
                     lambda: run_chase_pass(self.sessions, settings, self.clock())),
-                idle=60.0, after=wake_senders, foreground=foreground)
+                idle=60.0, after=wake_senders, foreground=foreground, quiet=(OUTBOX,))
             self.loops = [inbound.start(), outbox.start(), chaser.start(), hooks.start()]
             # PostgreSQL: stored mail and queued mail from other processes wake us
             self.wakeups = wake_listeners(settings.database_url,
@@ -243,7 +245,9 @@ class Service:
         fills = ["inbound"] if (self.want_smtp or self.want_imap) and not progress else []
         queues = queue_states(self.sessions, self.clock(), progress, fills,
                               lambda t: time.monotonic() - t)
-        return ProcessHealth(self.kind, self.health(), queues)
+        # the wake-ups are shown but not required: polling still moves the queues
+        notes = {"wakeups": self.wakeups.listening} if self.wakeups is not None else {}
+        return ProcessHealth(self.kind, self.health(), queues, notes)
 
     def health(self) -> dict[str, bool]:
         parts: dict[str, bool] = {}
@@ -259,8 +263,6 @@ class Service:
             parts["imap"] = self.imap.healthy  # down after failed runs in a row
         for loop in self.loops:
             parts[f"worker:{loop.name}"] = loop.alive
-        if self.wakeups is not None:  # PostgreSQL: woken by other processes' commits
-            parts["wakeups"] = self.wakeups.listening
         return parts
 
     def stop(self) -> None:

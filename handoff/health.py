@@ -49,17 +49,23 @@ class QueueState:
 class ProcessHealth:
     kind: str  # serve | smtp | web | worker | imap
     parts: dict[str, bool]
-    queues: list[QueueState] = field(default_factory=list)
+    queues: list[QueueState] | None = field(default_factory=list)  # None: unreadable
+    notes: dict[str, bool] = field(default_factory=dict)  # shown, not required (wakeups)
 
     @property
     def ok(self) -> bool:
+        if self.queues is None:
+            return False
         return all(self.parts.values()) and all(q.moving for q in self.queues if q.empties)
 
     def text(self) -> str:
-        head = "ok" if self.ok else ("starting" if not all(self.parts.values()) else "stuck")
+        head = "ok" if self.ok else ("starting" if not all(self.parts.values())
+                                     or self.queues is None else "stuck")
         lines = [head, f"process: {self.kind} (pid {os.getpid()} on {socket.gethostname()})"]
-        lines += [f"{k}: {'up' if v else 'down'}" for k, v in self.parts.items()]
-        lines += [q.words() for q in self.queues]
+        lines += [f"{k}: {'up' if v else 'down'}" for k, v in
+                  {**self.parts, **self.notes}.items()]
+        lines += ["queues: could not be read"] if self.queues is None else \
+            [q.words() for q in self.queues]
         return "\n".join(lines) + "\n"
 
 
@@ -72,17 +78,20 @@ def waiting_inbound(session: Session) -> tuple[int, datetime | None]:
 
 
 def due_outbox(session: Session, now: datetime) -> tuple[int, datetime | None]:
-    """Mails due to be sent now (not those waiting out a retry), and since when the
-    longest-due one has been due."""
+    """Mails due to be sent now, as the sender picks them (queued, or a claim whose lease
+    ran out; not those waiting out a retry), and since when the longest-due one is due."""
     count, oldest = session.execute(
         select(func.count(), func.min(OutboxMail.next_attempt_at))
-        .where(OutboxMail.status == "queued", OutboxMail.next_attempt_at <= now)).one()
+        .where(OutboxMail.status.in_(("queued", "sending")),
+               OutboxMail.next_attempt_at <= now)).one()
     return int(count), oldest
 
 
 def queue_states(sessions: SessionFactory, now: datetime, progress: dict[str, float | None],
-                 fills: Iterable[str], since: Callable[[float], float]) -> list[QueueState]:
-    """The inbound and outbox queues as this process sees them.  ``progress``: queue ->
+                 fills: Iterable[str], since: Callable[[float], float]
+                 ) -> list[QueueState] | None:
+    """The inbound and outbox queues as this process sees them (None if they could not
+    be read).  ``progress``: queue ->
     when (monotonic) this process last took an item from it, for the queues it empties;
     ``fills``: the queues it only fills; ``since(t)``: seconds from monotonic ``t``."""
     wanted = set(progress) | set(fills)
@@ -95,7 +104,7 @@ def queue_states(sessions: SessionFactory, now: datetime, progress: dict[str, fl
             if "outbox" in wanted:
                 counts["outbox"] = due_outbox(session, now)
     except SQLAlchemyError:
-        return []  # the parts say the database is down
+        return None  # unreadable: not "ok" (a statement timeout, a lock held for long)
     for name in ("inbound", "outbox"):
         if name not in counts:
             continue

@@ -19,6 +19,7 @@ from handoff.intake import Clock, Outcome, Reading, interpret, read_message
 from handoff.models import InboundMessage
 from handoff.settings import Settings
 from handoff.telemetry import Telemetry
+from handoff.wakeups import INBOUND, notify
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +132,10 @@ def _mark_failed(sessions: SessionFactory, inbound_id: int, exc: Exception,
                  now: datetime) -> Outcome:
     log.exception("inbound message %s failed", inbound_id, exc_info=exc)
     detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-    with sessions.begin() as session:
-        session.execute(update(InboundMessage).where(InboundMessage.id == inbound_id)
+    with sessions.begin() as session:  # unless another worker took it meanwhile and got on
+        session.execute(update(InboundMessage)
+                        .where(InboundMessage.id == inbound_id,
+                               InboundMessage.status.in_(("queued", "processing")))
                         .values(status="failed", error=detail[:4000], processed_at=now))
     return Outcome("failed", "", note=detail)
 
@@ -143,4 +146,5 @@ def retry_failed(sessions: SessionFactory) -> int:
         result = session.execute(update(InboundMessage)
                                  .where(InboundMessage.status == "failed")
                                  .values(status="queued"))
+        notify(session.connection(), INBOUND)
         return int(result.rowcount)  # type: ignore[attr-defined]

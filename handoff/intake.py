@@ -33,7 +33,7 @@ from handoff.threads import ThreadMatch, find_thread
 from handoff.wakeups import INBOUND, notify
 from handoff.workflows import policy_for
 from handoff.reports import note_report
-from handoff.lifecycle import may_act, role_of
+from handoff.lifecycle import lock_handoff, may_act, role_of
 from handoff.workflow import add_comment, open_handoff, perform_action, supply_packet
 
 log = logging.getLogger(__name__)
@@ -218,6 +218,8 @@ def interpret(session: Session, settings: Settings, inbound_id: int, reading: Re
         return Outcome("duplicate", verdict.kind, note=f"{message.message_id} seen before")
 
     match = find_thread(session, service, message, envelope.rcpt_tos)
+    if match is not None:  # several workers: one change of a handoff at a time
+        lock_handoff(session, match.handoff)
     if not verdict.acts:
         if match is not None:  # an auto-reply or bounce about one of ours: note it, never answer
             note_report(session, service, match, message, verdict, envelope.rcpt_tos, now)

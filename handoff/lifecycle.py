@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handoff.models import Event, Handoff, Person
@@ -57,6 +58,17 @@ def person_for(handoff: Handoff, role: Role) -> Person | None:
 
 
 ENDED = frozenset({Status.CLOSED, Status.DECLINED, Status.CANCELLED})
+
+
+def lock_handoff(session: Session, handoff: Handoff) -> None:
+    """Hold the handoff's row until this transaction ends, and read it as committed now.
+    Call before deciding what a reply or a click does: two workers (or a worker and a
+    click) acting on one handoff then take turns, where the later commit overwrote the
+    earlier (an accept and a cancel both applied).  PostgreSQL; SQLite has one writer."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    session.execute(select(Handoff.id).where(Handoff.id == handoff.id).with_for_update())
+    session.refresh(handoff)
 
 
 def set_status(handoff: Handoff, status: Status, now: datetime, *,

@@ -36,7 +36,8 @@ class Settings:
     health_host: str = "127.0.0.1"
     health_port: int | None = None
     # seconds a worker loop with nothing to do waits before it looks again; on
-    # PostgreSQL new mail wakes it at once (NOTIFY), so a long poll costs no latency
+    # PostgreSQL new and retried mail wakes it at once (NOTIFY); what a poll still
+    # finds: an outgoing mail whose retry came due
     worker_poll: float = 0.5
     base_url: str = "http://127.0.0.1:8025"
     service_address: str = "handoff@localhost"
@@ -216,6 +217,12 @@ def load_settings(environ: Mapping[str, str] | None = None, *, read_only: bool =
         if values.get(name) and ":" not in values[name]:
             raise ConfigError(f"HANDOFF_{name.upper()} must be user:password "
                               "(the credentials written into the provider's webhook URL)")
+    poll = values.get("worker_poll", 0.5)
+    if not 0.01 <= poll <= 3600:  # also refuses nan and inf
+        raise ConfigError(f"HANDOFF_WORKER_POLL={poll} must be seconds between 0.01 and 3600")
+    port = values.get("health_port")
+    if port is not None and not 0 <= port <= 65535:
+        raise ConfigError(f"HANDOFF_HEALTH_PORT={port} is not a port")
     for what, key in (("the web server", "web_host"), ("the health port", "health_host")):
         host = values.get(key, "127.0.0.1")
         if not is_loopback_host(host) and not values.get("view_key"):

@@ -32,9 +32,21 @@ def notify(conn: Connection, channel: str) -> None:
         conn.execute(text(f"NOTIFY {channel}"))
 
 
+_here = threading.local()
+
+
+def quiet_here(*channels: str) -> None:
+    """This thread wakes ``channels``' loops itself (a worker's inbound loop and chaser
+    wake their own process's sender after each step): no ``NOTIFY`` for them.  A commit
+    that notifies takes a lock PostgreSQL holds until the commit is on disk, so such
+    commits go one at a time; and every worker's sender woke for every mail."""
+    _here.quiet = frozenset(channels)
+
+
 def notify_on_commit(session: Session, channel: str) -> None:
     """The same for an ORM session: one ``NOTIFY`` per channel, just before it commits."""
-    session.info.setdefault(_PENDING, set()).add(channel)
+    if channel not in getattr(_here, "quiet", ()):
+        session.info.setdefault(_PENDING, set()).add(channel)
 
 
 @event.listens_for(Session, "before_commit")
@@ -47,7 +59,8 @@ def _send_pending(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _drop_pending(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+    if not session.in_transaction():  # a savepoint's rollback keeps the outer's wakes
+        session.info.pop(_PENDING, None)
 
 
 class Listener:

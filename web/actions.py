@@ -22,7 +22,7 @@ from handoff.models import ActionToken, Handoff, Person
 from handoff.states import TRANSITIONS, Action, Role, Status, is_allowed
 from handoff.tokens import find_action_token, view_mac
 from handoff.views import decision_view, packet_view, summarize
-from handoff.lifecycle import holds
+from handoff.lifecycle import holds, lock_handoff
 from handoff.workflow import perform_action, refusal
 from web import state
 
@@ -94,6 +94,8 @@ def act(token: str) -> Any:
         if found is None:
             return _not_found()
         handoff = session.get(Handoff, found.handoff_id)
+        lock_handoff(session, handoff)  # a worker or another click may be changing it
+        session.refresh(found)  # a double click: the first one's use is seen now
         actor = session.get(Person, found.person_id)
         reason = _why_not(found, handoff, actor, now)
         if reason is not None:

@@ -2,9 +2,9 @@
 
 ``GET /api/handoffs`` returns an exact ``total`` (SPEC 11).  PostgreSQL counts a
 million rows in ~40 ms, on every call.  Now a trigger keeps the count as the rows come
-and go, in ``handoff_counts``: sixteen rows (shards) on PostgreSQL, each transaction
-adding to the one its connection's backend picks, so concurrent inserts do not queue on
-one row; one row on SQLite (one writer anyway).  The total is their sum, exact and
+and go, in ``handoff_counts``: sixteen rows (shards) on PostgreSQL, each statement
+adding to one picked at random, so concurrent inserts seldom queue on one row (and a
+TRUNCATE empties them); one row on SQLite (one writer anyway).  The total is their sum, exact and
 transactional like the rows themselves.
 
 Revision ID: 0008_handoff_count
@@ -30,10 +30,17 @@ PG_FUNCTIONS = [f"""
 CREATE FUNCTION handoff_count_{what}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE handoff_counts SET n = n {sign} (SELECT count(*) FROM changed)
-    WHERE shard = pg_backend_pid() % {SHARDS};
+    WHERE shard = floor(random() * {SHARDS})::int;
     RETURN NULL;
 END $$
 """ for what, sign in (("added", "+"), ("removed", "-"))]
+PG_EMPTIED = """
+CREATE FUNCTION handoff_count_emptied() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE handoff_counts SET n = 0;
+    RETURN NULL;
+END $$
+"""
 
 
 def upgrade() -> None:
@@ -47,6 +54,8 @@ def upgrade() -> None:
     shards = SHARDS if postgres else 1
     op.execute("INSERT INTO handoff_counts (shard, n) VALUES "
                + ", ".join(f"({i}, 0)" for i in range(shards)))
+    if postgres:  # no insert between the count and the triggers (a running older process)
+        op.execute("LOCK TABLE handoffs IN SHARE ROW EXCLUSIVE MODE")
     op.execute("UPDATE handoff_counts SET n = (SELECT count(*) FROM handoffs) WHERE shard = 0")
     if postgres:
         for function in PG_FUNCTIONS:
@@ -57,6 +66,9 @@ def upgrade() -> None:
         op.execute("CREATE TRIGGER handoff_count_removed AFTER DELETE ON handoffs "
                    "REFERENCING OLD TABLE AS changed FOR EACH STATEMENT "
                    "EXECUTE FUNCTION handoff_count_removed()")
+        op.execute(PG_EMPTIED)
+        op.execute("CREATE TRIGGER handoff_count_emptied AFTER TRUNCATE ON handoffs "
+                   "FOR EACH STATEMENT EXECUTE FUNCTION handoff_count_emptied()")
     else:
         op.execute("CREATE TRIGGER handoff_count_insert AFTER INSERT ON handoffs BEGIN "
                    "UPDATE handoff_counts SET n = n + 1 WHERE shard = 0; END")
@@ -66,7 +78,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        for what in ("added", "removed"):
+        for what in ("added", "removed", "emptied"):
             op.execute(f"DROP TRIGGER handoff_count_{what} ON handoffs")
             op.execute(f"DROP FUNCTION handoff_count_{what}()")
     else:
