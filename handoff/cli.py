@@ -286,8 +286,11 @@ class Service:
         if self.smtp is not None:
             lines.append(f"  SMTP in     {s.smtp_host}:{self.smtp.port}  "
                          f"(accepts mail for {', '.join(s.domains)})")
-        if self.web_server is not None:
+        if self.web_server is not None and self.want_web:
             lines.append(f"  status page {s.base_url}/   (listening on {s.web_host}:{self.web_port})")
+        elif self.web_server is not None:
+            lines.append(f"  health      http://{s.health_host}:{self.web_port}/healthz  "
+                         "(and /metrics)")
         if self.imap is not None:
             account = self.imap.account
             lines.append(f"  IMAP in     {account.mailbox}  (read messages move to "

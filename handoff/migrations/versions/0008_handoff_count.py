@@ -28,9 +28,12 @@ SHARDS = 16
 # in one transaction, each update walking the versions the earlier ones left (minutes)
 PG_FUNCTIONS = [f"""
 CREATE FUNCTION handoff_count_{what}() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    -- drawn once: random() in the WHERE clause is drawn again for every row it tests
+    picked integer := floor(random() * {SHARDS});
 BEGIN
     UPDATE handoff_counts SET n = n {sign} (SELECT count(*) FROM changed)
-    WHERE shard = floor(random() * {SHARDS})::int;
+    WHERE shard = picked;
     RETURN NULL;
 END $$
 """ for what, sign in (("added", "+"), ("removed", "-"))]
