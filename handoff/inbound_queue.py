@@ -56,6 +56,12 @@ def process_pending(sessions: SessionFactory, settings: Settings, clock: Clock,
     return taken
 
 
+# a transaction that lost a race with another worker's (a unique key both inserted, a
+# deadlock, a serialisation failure): worth one more go, which sees the other's commit
+RACES = {"23505", "40P01", "40001"}
+TRIES = 3
+
+
 def _process_locked(sessions: SessionFactory, settings: Settings, clock: Clock,
                     limit: int, telemetry: Telemetry | None) -> int:
     """PostgreSQL: each message is taken by ``FOR UPDATE SKIP LOCKED`` in the transaction
@@ -63,34 +69,80 @@ def _process_locked(sessions: SessionFactory, settings: Settings, clock: Clock,
     each read once (a shared batch had every worker parse the same mails and then wait
     on each other's row locks), and a worker that dies mid-way leaves its message queued:
     the row lock goes with its connection.  Reading while holding a row lock blocks
-    nobody else (the SMTP listener only inserts)."""
+    nobody else (the SMTP listener only inserts).  A transaction that lost a race with
+    another worker's (two copies of one mail, two mails meeting the same new people) is
+    tried again: the second copy is then a duplicate, not a failure."""
     taken = 0
     while taken < limit:
-        inbound_id: int | None = None
-        received_at = now = clock()
-        try:
-            with sessions.begin() as session:
-                db = session.connection()
-                row = db.execute(
-                    select(InboundMessage.id, InboundMessage.raw, InboundMessage.mail_from,
-                           InboundMessage.rcpt_tos, InboundMessage.received_at)
-                    .where(InboundMessage.status == "queued")
-                    .order_by(InboundMessage.id).limit(1)
-                    .with_for_update(skip_locked=True)).first()
-                if row is None:
-                    return taken
-                inbound_id, raw, mail_from, rcpt_tos, received_at = row
-                reading = read_message(settings, raw, Envelope(mail_from, tuple(rcpt_tos)),
-                                       received_at)
-                outcome = _settle(session, settings, inbound_id, reading, now, attempt=1)
-        except Exception as exc:  # a process boundary: keep the message, show the error
-            if inbound_id is None:
-                raise
-            outcome = _mark_failed(sessions, inbound_id, exc, now)
+        now = clock()
+        done = _take_with_retries(sessions, settings, now)
+        if done is None:
+            return taken
         taken += 1
-        if telemetry is not None:
+        received_at, outcome = done
+        if telemetry is not None and outcome is not None:
             telemetry.count_interpreted(outcome.status, received_at, clock())
     return taken
+
+
+def _take_with_retries(sessions: SessionFactory, settings: Settings, now: datetime
+                       ) -> tuple[datetime, Outcome | None] | None:
+    """One message taken and interpreted (or marked failed); None when none is queued.
+    A message whose second try finds it taken by another worker counts as taken, with
+    no outcome of ours."""
+    inbound_id: int | None = None
+    for attempt in range(TRIES):
+        try:
+            found = _take_one(sessions, settings, now, inbound_id)
+        except _Failed as failed:
+            inbound_id = failed.inbound_id
+            if _lost_a_race(failed) and attempt + 1 < TRIES:
+                log.info("inbound message %s lost a race with another worker (%s); again",
+                         inbound_id, type(failed.cause).__name__)
+                continue
+            return now, _mark_failed(sessions, inbound_id, failed, now)
+        if found is None:
+            return None if inbound_id is None else (now, None)
+        return found[1], found[2]
+    raise AssertionError("unreachable: the last try returns")
+
+
+class _Failed(Exception):
+    """An error while interpreting a message, with the message's number."""
+
+    def __init__(self, inbound_id: int, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.inbound_id, self.cause = inbound_id, cause
+
+
+def _lost_a_race(exc: Exception) -> bool:
+    cause = exc.cause if isinstance(exc, _Failed) else exc
+    return getattr(getattr(cause, "orig", None), "sqlstate", None) in RACES
+
+
+def _take_one(sessions: SessionFactory, settings: Settings, now: datetime,
+              inbound_id: int | None) -> tuple[int, datetime, Outcome] | None:
+    """Take the first queued message (or message ``inbound_id``, when trying it again)
+    that no other worker holds, and interpret it; None when there is none."""
+    query = (select(InboundMessage.id, InboundMessage.raw, InboundMessage.mail_from,
+                    InboundMessage.rcpt_tos, InboundMessage.received_at)
+             .where(InboundMessage.status == "queued"))
+    if inbound_id is not None:
+        query = query.where(InboundMessage.id == inbound_id)
+    with sessions.begin() as session:
+        row = session.connection().execute(
+            query.order_by(InboundMessage.id).limit(1).with_for_update(skip_locked=True)
+        ).first()
+        if row is None:
+            return None
+        taken_id, raw, mail_from, rcpt_tos, received_at = row
+        try:
+            reading = read_message(settings, raw, Envelope(mail_from, tuple(rcpt_tos)),
+                                   received_at)
+            return taken_id, received_at, _settle(session, settings, taken_id, reading, now,
+                                                  attempt=1)
+        except Exception as exc:
+            raise _Failed(taken_id, exc) from exc
 
 
 def process_one(sessions: SessionFactory, settings: Settings, inbound_id: int, raw: bytes,
@@ -130,6 +182,8 @@ def _settle(session: Session, settings: Settings, inbound_id: int, reading: Read
 
 def _mark_failed(sessions: SessionFactory, inbound_id: int, exc: Exception,
                  now: datetime) -> Outcome:
+    if isinstance(exc, _Failed):
+        exc = exc.cause
     log.exception("inbound message %s failed", inbound_id, exc_info=exc)
     detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
     with sessions.begin() as session:  # unless another worker took it meanwhile and got on

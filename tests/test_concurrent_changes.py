@@ -16,7 +16,7 @@ from handoff.lifecycle import lock_handoff
 from handoff.models import Event, Handoff
 from handoff.states import Action
 from handoff.workflow import perform_action
-from tests.conftest import BACKEND, handoff_mail, links_of, mail_to
+from tests.conftest import BACKEND, SERVICE, handoff_mail, links_of, mail_to
 
 pytestmark = pytest.mark.skipif(
     BACKEND != "postgresql", reason="row locks between processes: PostgreSQL")
@@ -56,3 +56,45 @@ def test_a_click_on_a_handoff_a_worker_is_changing_waits_and_sees_the_change(
         assert session.scalars(select(Handoff.status)).one() == "accepted"
         kinds = list(session.scalars(select(Event.kind).order_by(Event.id)))
     assert "accepted" in kinds and "declined" not in kinds, kinds
+
+
+def test_two_copies_of_one_mail_taken_at_once_make_one_handoff_and_a_duplicate(
+        flow, sessions, clock) -> None:
+    """A mail that came twice (by a list and directly) is read by two workers at once:
+    the second loses the race on the Message-ID, tries again, sees the first's commit
+    and is a duplicate, not a failure."""
+    from handoff.guards import Envelope
+    from handoff.inbound_queue import _settle, process_pending
+    from handoff.intake import read_message, receive_message
+    from handoff.models import InboundMessage
+
+    raw = handoff_mail(message_id="<twice@corp.test>").as_bytes()
+    first, second = (receive_message(sessions, raw, mail_from="ana@corp.test",
+                                     rcpt_tos=[SERVICE], source="smtp", now=clock())
+                     for _ in range(2))
+    worker = sessions()  # the first worker, interpreting copy one, not yet committed
+    try:
+        worker.begin()
+        row = worker.execute(select(InboundMessage).where(InboundMessage.id == first)
+                             .with_for_update()).scalar_one()
+        reading = read_message(flow.settings, row.raw, Envelope("ana@corp.test", (SERVICE,)),
+                               row.received_at)
+        _settle(worker, flow.settings, first, reading, clock(), attempt=1)
+        worker.flush()
+        with ThreadPoolExecutor(1) as pool:  # the second worker takes copy two
+            other = pool.submit(process_pending, sessions, flow.settings, clock)
+            deadline = time.monotonic() + 20
+            while not _waiting_on_a_lock(sessions):
+                assert time.monotonic() < deadline and not other.done(), \
+                    "the second worker did not meet the first's uncommitted work"
+                time.sleep(0.01)  # polling for a state, not waiting for time
+            worker.commit()
+            assert other.result(timeout=30) == 1
+    finally:
+        worker.close()
+    with sessions() as session:
+        statuses = dict(session.execute(select(InboundMessage.id, InboundMessage.status))
+                        .all())
+        handoffs = list(session.scalars(select(Handoff.id)))
+    assert statuses == {first: "done", second: "duplicate"}, statuses
+    assert len(handoffs) == 1
