@@ -35,20 +35,31 @@ def readme_block(language: str, containing: str) -> str:
 
 class Served:
     def __init__(self, tmp_path: Path) -> None:
+        for _ in range(3):  # a free port can be taken by another process before serve binds
+            if self._start(tmp_path):
+                return
+        raise AssertionError("handoff serve did not start:\n" + self.errors)
+
+    def _start(self, tmp_path: Path) -> bool:
         self.smtp_port, self.web_port = free_port(), free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
         env.update(HANDOFF_DATA_DIR=str(tmp_path / "var"),
                    HANDOFF_SMTP_PORT=str(self.smtp_port), HANDOFF_WEB_PORT=str(self.web_port),
                    HANDOFF_BASE_URL=f"http://127.0.0.1:{self.web_port}")
-        self.process = subprocess.Popen([sys.executable, "-m", "handoff", "serve"], env=env,
-                                        cwd=tmp_path, stdout=subprocess.PIPE,
-                                        stderr=subprocess.DEVNULL, text=True)
+        errors = tmp_path / "serve.stderr"
+        with errors.open("wb") as sink:
+            self.process = subprocess.Popen([sys.executable, "-m", "handoff", "serve"],
+                                            env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                                            stderr=sink, text=True)
         assert self.process.stdout is not None
         self.printed: list[str] = []
         for line in self.process.stdout:  # what serve prints once everything is up
             self.printed.append(line.rstrip("\n"))
             if line.startswith("  (the offer to bob"):
-                break
+                return True
+        self.process.wait(20)  # it ended before saying it was up
+        self.errors = errors.read_text(errors="replace")[-3000:]
+        return False
 
     def printed_command(self) -> str:
         start = next(i for i, line in enumerate(self.printed)
