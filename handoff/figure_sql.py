@@ -33,7 +33,7 @@ from itertools import compress, repeat
 from operator import add, is_not
 from typing import Any, Callable, Collection, Mapping, Sequence
 
-from sqlalchemy import (ColumnElement, FromClause, Select, and_, case, func, literal,
+from sqlalchemy import (ColumnElement, Select, and_, case, func, literal,
                         select, tuple_)
 from sqlalchemy.orm import Session
 
@@ -66,11 +66,10 @@ def seconds_between(session: Session) -> Seconds:
 
 @dataclass(frozen=True)
 class Tally:
-    """What one statement reads: the handoffs ``source``/``where`` selects, one row
+    """What one statement reads: the handoffs ``where`` selects, one row
     each; ``flags`` (conditions, counted per group) and ``durations`` (seconds, or NULL
     where it does not apply; n, median and p90 per group)."""
 
-    source: FromClause
     where: ColumnElement[bool]
     flags: dict[str, ColumnElement[bool]]
     durations: dict[str, ColumnElement[Any]]
@@ -93,7 +92,7 @@ class Tally:
         return (select(*(KEYS[g].label(g) for g in groupings if g != ALL),
                        *(case((c, 1), else_=0).label(n) for n, c in self.flags.items()),
                        *(c.label(n) for n, c in self.durations.items()))
-                .select_from(self.source).where(self.where))
+                .select_from(H).where(self.where))
 
     def packed_rows(self, groupings: Sequence[str]) -> Select[Any]:
         """The same rows, narrower, for SQLite's tally in Python: the flags packed as
@@ -102,7 +101,7 @@ class Tally:
         return (select(*(KEYS[g] for g in groupings if g != ALL),
                        reduce(add, bits) if bits else literal(0),
                        *self.durations.values())
-                .select_from(self.source).where(self.where))
+                .select_from(H).where(self.where))
 
 
 def period_tally(window_since: datetime, now: datetime, seconds: Seconds,
@@ -127,7 +126,7 @@ def period_tally(window_since: datetime, now: datetime, seconds: Seconds,
         "time_to_done": H.done_seconds.expression,
         "time_to_decision": H.decision_seconds.expression,
     }
-    return Tally(H.__table__, H.created_at >= window_since, flags, durations).only(names)
+    return Tally(H.created_at >= window_since, flags, durations).only(names)
 
 
 def open_tally(now: datetime, seconds: Seconds, names: Collection[str] | None = None) -> Tally:
@@ -142,7 +141,7 @@ def open_tally(now: datetime, seconds: Seconds, names: Collection[str] | None = 
         "overdue_by": case((and_(H.status.in_(CAN_BE_OVERDUE), H.deadline < now),
                             seconds(at, H.deadline))),
     }
-    return Tally(H.__table__, H.status.in_(OPEN), flags, durations).only(names)
+    return Tally(H.status.in_(OPEN), flags, durations).only(names)
 
 
 Stat = tuple[int, float | None, float | None]  # n, median, p90
