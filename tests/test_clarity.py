@@ -71,6 +71,9 @@ def test_another_answer_replaces_the_first_and_a_pressed_link_shows_it(flow, cli
     assert "You answered “unclear” before" in page
     client.post(links["Clear"], data={"note": "all there after all"})
     assert answers(sessions) == [("clear", "all there after all")]
+    # the figures count the answer as it stands now (handoffs.clarity, kept by the click)
+    clarity = client.get("/api/figures").get_json()["figures"]["clarity"]["all"]
+    assert (clarity["answers"], clarity["clear"], clarity["unclear"]) == (1, 1, 0)
     again = client.get(links["Unclear"]).get_data(as_text=True)
     assert "already used" in again
     assert client.post(links["Unclear"]).status_code == 409
