@@ -116,6 +116,27 @@ def database_url(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str
     yield f"sqlite:///{tmp_path / 'var' / 'handoff.db'}"
 
 
+def stored_handoff(sessions: Any, hid: int = 1) -> Any:
+    """Handoff ``hid`` as committed now (a session of its own)."""
+    from handoff.models import Handoff
+
+    with sessions() as session:
+        found = session.get(Handoff, hid)
+        assert found is not None, f"no handoff {hid}"
+        return found
+
+
+def event_kinds(sessions: Any, hid: int = 1) -> list[str]:
+    """The kinds of handoff ``hid``'s timeline events, in order."""
+    from sqlalchemy import select
+
+    from handoff.models import Event
+
+    with sessions() as session:
+        return list(session.scalars(select(Event.kind).where(Event.handoff_id == hid)
+                                    .order_by(Event.id)))
+
+
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = dict(
         data_dir=tmp_path / "var", service_address=SERVICE, secret_key="test-secret-key",

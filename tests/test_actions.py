@@ -7,17 +7,12 @@ from sqlalchemy import func, select
 
 from handoff.models import Event, Handoff
 from tests.conftest import handoff_mail, links_of, mail_to
+from tests.conftest import event_kinds as events_of
 
 
 def status_of(sessions, hid: int = 1) -> str:
     with sessions() as session:
         return session.get(Handoff, hid).status
-
-
-def events_of(sessions, hid: int = 1) -> list[str]:
-    with sessions() as session:
-        return list(session.scalars(select(Event.kind).where(Event.handoff_id == hid)
-                                    .order_by(Event.id)))
 
 
 def offered(flow):

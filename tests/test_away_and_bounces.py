@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from handoff.models import Event, Handoff
 from tests.conftest import SERVICE, handoff_mail, links_of, mail_to
+from tests.conftest import stored_handoff as handoff
 
 
 def offer_of(flow):
@@ -30,11 +31,6 @@ def bounce_address_of(flow, mail) -> str:
         if str(mail["Message-ID"]).encode() in raw:
             return raw.split(b"\r\n", 1)[0].split(b": ", 1)[1].decode()
     raise AssertionError("offer not in the dev outbox")
-
-
-def handoff(sessions) -> Handoff:
-    with sessions() as session:
-        return session.get(Handoff, 1)
 
 
 def test_an_out_of_office_reply_tells_the_sender_at_once_with_its_first_lines(

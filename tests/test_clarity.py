@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from handoff.chase import run_chase_pass
 from handoff.models import ClarityAnswer, Event, Handoff
 from tests.conftest import handoff_mail, links_of, mail_to, reply_to
+from tests.conftest import event_kinds as kinds
 from tests.test_away_and_bounces import bounce_address_of, dsn
 
 ANSWERS = {"Clear", "Missing something", "Unclear"}
@@ -18,11 +19,6 @@ ANSWERS = {"Clear", "Missing something", "Unclear"}
 
 def text_of(mail) -> str:
     return mail.get_body(("plain",)).get_content()
-
-
-def kinds(sessions) -> list[str]:
-    with sessions() as session:
-        return list(session.scalars(select(Event.kind).order_by(Event.id)))
 
 
 def answers(sessions) -> list[tuple[str, str | None]]:

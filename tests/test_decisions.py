@@ -13,6 +13,8 @@ from handoff.errors import ConfigError
 from handoff.models import Event, Handoff
 from handoff.workflows import check_workflows
 from tests.conftest import Flow, handoff_mail, links_of, mail_to, settings_from_toml
+from tests.conftest import event_kinds as kinds
+from tests.conftest import stored_handoff as handoff
 from tests.conftest import reply_to as reply
 
 TOML = """
@@ -35,19 +37,6 @@ PRICING = ("Hi Bob,\n\nplease send Northwind the new pricing for 2027.\n\n"
 @pytest.fixture
 def sales(tmp_path, database_url, sessions, clock) -> Flow:
     return Flow(settings_from_toml(tmp_path, database_url, TOML), sessions, clock)
-
-
-def handoff(sessions, hid: int = 1) -> Handoff:
-    with sessions() as session:
-        found = session.get(Handoff, hid)
-        assert found is not None
-        return found
-
-
-def kinds(sessions, hid: int = 1) -> list[str]:
-    with sessions() as session:
-        return list(session.scalars(select(Event.kind).where(Event.handoff_id == hid)
-                                    .order_by(Event.id)))
 
 
 def text_of(mail) -> str:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from handoff.chase import run_chase_pass
 from handoff.models import Event, Handoff
 from tests.conftest import SERVICE, handoff_mail, links_of, mail_to, send
+from tests.conftest import stored_handoff as handoff
 from tests.conftest import reply_to as reply
 from tests.test_browser import browser  # noqa: F401  (the fixture)
 
@@ -24,13 +25,6 @@ CAROL = "carol@corp.test"
 
 def text_of(mail) -> str:
     return mail.get_body(("plain",)).get_content()
-
-
-def handoff(sessions) -> Handoff:
-    with sessions() as session:
-        found = session.get(Handoff, 1)
-        assert found is not None
-        return found
 
 
 def owner_of(sessions) -> str | None:

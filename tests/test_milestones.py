@@ -10,11 +10,7 @@ from handoff.models import Handoff
 from handoff.states import Action
 from handoff.workflow import perform_action
 from tests.conftest import handoff_mail, links_of, mail_to
-
-
-def handoff(sessions) -> Handoff:
-    with sessions() as session:
-        return session.get(Handoff, 1)
+from tests.conftest import stored_handoff as handoff
 
 
 def act(flow, client, mail, label: str, note: str = "") -> None:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from handoff.models import Event, Handoff
 from tests.conftest import handoff_mail, mail_to
+from tests.conftest import stored_handoff as handoff
 
 
 def reply(to_mail, body: str, *, sender: str = "Bob Builder <bob@corp.test>",
@@ -20,13 +21,6 @@ def reply(to_mail, body: str, *, sender: str = "Bob Builder <bob@corp.test>",
 
 def offer_of(flow, **kwargs):
     return mail_to(flow.submit(handoff_mail(**kwargs)), "bob@corp.test")
-
-
-def handoff(sessions, hid: int = 1) -> Handoff:
-    with sessions() as session:
-        found = session.get(Handoff, hid)
-        assert found is not None
-        return found
 
 
 def refusals(sessions, hid: int = 1) -> list[dict]:
