@@ -6,7 +6,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from aiosmtpd.controller import Controller
 
@@ -90,15 +90,12 @@ class Sink:
 
     def wait_for_offers(self, ids: set[str], timeout: float) -> bool:
         """Wait until every id in ``ids`` has its offer, or ``timeout`` passes."""
-        deadline = time.monotonic() + timeout
+        return self._wait(lambda: all(i in self.offers for i in ids), timeout)
+
+    def _wait(self, done: Callable[[], bool], timeout: float) -> bool:
+        """Wait until ``done()`` (read under the lock) holds, or ``timeout`` passes."""
         with self._lock:
-            while True:
-                if all(i in self.offers for i in ids):
-                    return True
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._changed.wait(min(left, 0.5))
+            return self._changed.wait_for(done, timeout)
 
     def offer_times(self) -> dict[str, float]:
         with self._lock:
@@ -112,12 +109,5 @@ class Sink:
 
     def wait_for_complete(self, ids: set[str], timeout: float) -> bool:
         """Wait until every id in ``ids`` has its offer and its receipt."""
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while True:
-                if all(i in self.offers and i in self.receipts for i in ids):
-                    return True
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._changed.wait(min(left, 0.5))
+        return self._wait(lambda: all(i in self.offers and i in self.receipts for i in ids),
+                          timeout)
