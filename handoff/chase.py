@@ -303,10 +303,8 @@ def _send(session: Session, service: ServiceAddresses, now: datetime,
             if kind == "escalation":
                 earlier.kind = kind
         else:
-            mail = queue_mail(session, service, entries[0][0], kind, person, now,
-                              {"items": items}, due_at=mail_due)
-            session.flush()
-            digest_of[person_id] = mail.id
+            digest_of[person_id] = queue_mail(session, service, entries[0][0], kind, person,
+                                              now, {"items": items}, due_at=mail_due)
         for handoff, due in entries:
             record_event(session, handoff, f"chased_{kind}", "system", now, None,
                          to=person.address, rule=due.rule, number=due.number,

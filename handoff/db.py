@@ -6,9 +6,9 @@ fsyncs its WAL at commit by default)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
@@ -56,3 +56,29 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def make_session_factory(engine: Engine) -> SessionFactory:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+_INSERTS: dict[type[Any], Any] = {}  # one statement object per table: its compiled form is cached
+
+
+def append_row(session: Session, model: type[Any], values: Mapping[str, Any],
+               *, returning_id: bool = False) -> int | None:
+    """Insert one row of a model's table that the service only ever appends to (the
+    timeline, the outbox, thread references, webhook events) by a plain statement in the
+    session's transaction; with ``returning_id``, return its number.
+
+    The ORM's unit of work costs several times the INSERT itself (a worker spent a
+    fifth of its time flushing a new handoff's few rows), and nothing reads these rows
+    back as objects in the transaction that writes them.  Objects the row may point to
+    and that are still only in the session (a new handoff) are flushed first."""
+    if session.new:
+        session.flush()
+    statement = _INSERTS.get(model)
+    if statement is None:
+        statement = _INSERTS[model] = cast(Table, model.__table__).insert()
+    result = session.connection().execute(statement, dict(values))
+    if not returning_id:
+        return None
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])

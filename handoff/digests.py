@@ -170,15 +170,13 @@ def _send(session: Session, settings: Settings, config: DigestConfig, reader: Re
             person = person or ensure_person(session, reader.address, "", now)
             # the outbox row names one handoff (its bounce lands on that timeline); the
             # Message-ID names none, so a reply threads into no handoff's conversation
-            mail = queue_mail(session, service, anchor, "digest", person, now, context,
-                              due_at=mail_due)
-            mail.message_id = service.message_id(0)
-            session.flush()
+            mail_id = queue_mail(session, service, anchor, "digest", person, now, context,
+                                 due_at=mail_due, message_id=service.message_id(0))
             session.add_all(Digest(recipient_id=person.id, kind=kind, workflow=workflow,
-                                   period_start=reader.week.start, outbox_id=mail.id,
+                                   period_start=reader.week.start, outbox_id=mail_id,
                                    created_at=now) for kind, workflow, _h in parts)
             session.flush()
     except IntegrityError:
         return None  # another chaser claimed it first, and sends it
     refs = tuple(dict.fromkeys(h.ref for h in ranked))  # in the mail's order
-    return ChaseLine(reader.address, "digest", refs, mail.id)
+    return ChaseLine(reader.address, "digest", refs, mail_id)

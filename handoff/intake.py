@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from handoff.addresses import ServiceAddresses
 from handoff.commands import read_command, take_command
-from handoff.db import SessionFactory
+from handoff.db import SessionFactory, append_row
 from handoff.errors import ActionRefused, StorageError
 from handoff.guards import Envelope, Verdict, classify
 from handoff.models import Handoff, InboundMessage, Person, SpentToken, ThreadRef
@@ -248,14 +248,16 @@ def _answers_a_digest(service: ServiceAddresses, message: ParsedMessage) -> bool
 
 
 def _seen_before(session: Session, message_id: str) -> bool:
-    """Every human message we acted on left its Message-ID in ``thread_refs``."""
-    return session.get(ThreadRef, message_id) is not None
+    """Every human message we acted on left its Message-ID in ``thread_refs`` (a plain
+    statement: the rows are written by one, never loaded as objects here)."""
+    return session.connection().scalar(
+        select(ThreadRef.handoff_id).where(ThreadRef.message_id == message_id)) is not None
 
 
 def _remember(session: Session, message: ParsedMessage, handoff_id: int, row_id: int) -> None:
     if message.message_id:  # new: interpret() checked _seen_before in this transaction
-        session.add(ThreadRef(message_id=message.message_id, handoff_id=handoff_id,
-                              inbound_id=row_id))
+        append_row(session, ThreadRef, {
+            "message_id": message.message_id, "handoff_id": handoff_id, "inbound_id": row_id})
 
 
 def _workflow_of(service: ServiceAddresses, rcpt_tos: tuple[str, ...]) -> str:

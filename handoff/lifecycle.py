@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from handoff.db import append_row
 from handoff.models import Event, Handoff, Person
 from handoff.states import BALL, LIMBO, TRANSITIONS, Action, Role, Status
 from handoff.webhook_events import queue_webhook_event
@@ -23,13 +24,12 @@ def record_event(
     now: datetime,
     actor: Person | None = None,
     **detail: Any,
-) -> Event:
-    event = Event(handoff_id=handoff.id, at=now, actor_id=actor.id if actor else None,
-                  kind=kind, how=how, detail=detail)
-    session.add(event)
+) -> None:
+    append_row(session, Event, {
+        "handoff_id": handoff.id, "at": now, "actor_id": actor.id if actor else None,
+        "kind": kind, "how": how, "detail": detail})
     queue_webhook_event(session, handoff, kind, how, actor.address if actor else None,
                         detail, now)
-    return event
 
 
 def role_of(handoff: Handoff, person: Person) -> Role:

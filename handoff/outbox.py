@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from handoff.addresses import ServiceAddresses
+from handoff.db import append_row
 from handoff.models import Handoff, OutboxMail, Person
 from handoff.states import CLARITY_ANSWERS, Action
 from handoff.wakeups import OUTBOX, notify_on_commit
@@ -75,21 +76,24 @@ def queue_mail(
     context: dict[str, Any] | None = None,
     *,
     due_at: datetime | None = None,
-) -> OutboxMail:
-    """Queue a mail made at ``now``, due at ``due_at`` (default: at once)."""
+    message_id: str | None = None,
+) -> int:
+    """Queue a mail made at ``now``, due at ``due_at`` (default: at once); return the
+    outbox row's number.  ``message_id``: the mail's own (default: one of the handoff's
+    thread)."""
     if kind not in MAIL_KINDS:
         raise ValueError(f"unknown mail kind {kind!r}")
-    mail = OutboxMail(
-        handoff_id=handoff.id,
-        kind=kind,
-        recipient_id=recipient.id,
-        message_id=service.message_id(handoff.id),
-        context=context or {},
-        status="queued",
-        attempts=0,
-        next_attempt_at=now if due_at is None else due_at,
-        created_at=now,
-    )
-    session.add(mail)
+    mail_id = append_row(session, OutboxMail, {
+        "handoff_id": handoff.id,
+        "kind": kind,
+        "recipient_id": recipient.id,
+        "message_id": message_id or service.message_id(handoff.id),
+        "context": context or {},
+        "status": "queued",
+        "attempts": 0,
+        "next_attempt_at": now if due_at is None else due_at,
+        "created_at": now,
+    }, returning_id=True)
     notify_on_commit(session, OUTBOX)  # a sender in another process: at once
-    return mail
+    assert mail_id is not None
+    return mail_id

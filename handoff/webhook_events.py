@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from handoff.db import append_row
 from handoff.errors import ConfigError
 from handoff.models import Handoff, WebhookEvent
 from handoff.settings import Settings
@@ -75,21 +76,21 @@ def queue_webhook_event(session: Session, handoff: Handoff, kind: str, how: str,
                 WebhookEvent.handoff_id == handoff.id, WebhookEvent.type == wanted,
                 WebhookEvent.created_at >= handoff.state_changed_at).limit(1)):
         return
-    session.add(WebhookEvent(handoff_id=handoff.id, type=wanted, created_at=now,
-                             status="queued", payload={
-                                 "type": wanted,
-                                 "timestamp": _iso(now),
-                                 "data": {
-                                     "ref": handoff.ref,
-                                     "title": handoff.title,
-                                     "status": handoff.status,
-                                     "workflow": handoff.workflow,
-                                     "sender": handoff.sender.address if handoff.sender else None,
-                                     "owner": handoff.owner.address if handoff.owner else None,
-                                     "deadline": _iso(handoff.deadline),
-                                     "event": {"kind": kind, "how": how, "actor": actor,
-                                               "detail": dict(detail)},
-                                 }}))
+    append_row(session, WebhookEvent, {
+        "handoff_id": handoff.id, "type": wanted, "created_at": now, "status": "queued",
+        "payload": {
+            "type": wanted,
+            "timestamp": _iso(now),
+            "data": {
+                "ref": handoff.ref,
+                "title": handoff.title,
+                "status": handoff.status,
+                "workflow": handoff.workflow,
+                "sender": handoff.sender.address if handoff.sender else None,
+                "owner": handoff.owner.address if handoff.owner else None,
+                "deadline": _iso(handoff.deadline),
+                "event": {"kind": kind, "how": how, "actor": actor, "detail": dict(detail)},
+            }}})
 
 
 def _iso(value: datetime | None) -> str | None:
