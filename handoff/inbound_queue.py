@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from functools import partial
 from datetime import datetime
 from typing import Callable
 
@@ -71,21 +72,27 @@ def _process_locked(sessions: SessionFactory, settings: Settings, clock: Clock,
     the row lock goes with its connection.  Reading while holding a row lock blocks
     nobody else (the SMTP listener only inserts).  A transaction that lost a race with
     another worker's (two copies of one mail, two mails meeting the same new people) is
-    tried again: the second copy is then a duplicate, not a failure."""
+    tried again: the second copy is then a duplicate, not a failure.
+
+    One pooled connection serves the whole pass: a checkout costs a round trip (the
+    pool's pre-ping), which was one more per message."""
     taken = 0
-    while taken < limit:
-        now = clock()
-        done = _take_with_retries(sessions, settings, now)
-        if done is None:
-            return taken
-        taken += 1
-        received_at, outcome = done
-        if telemetry is not None and outcome is not None:
-            telemetry.count_interpreted(outcome.status, received_at, clock())
+    with sessions.kw["bind"].connect() as connection:
+        bound = partial(sessions, bind=connection)
+        while taken < limit:
+            now = clock()
+            done = _take_with_retries(sessions, bound, settings, now)
+            if done is None:
+                return taken
+            taken += 1
+            received_at, outcome = done
+            if telemetry is not None and outcome is not None:
+                telemetry.count_interpreted(outcome.status, received_at, clock())
     return taken
 
 
-def _take_with_retries(sessions: SessionFactory, settings: Settings, now: datetime
+def _take_with_retries(sessions: SessionFactory, bound: Callable[[], Session],
+                       settings: Settings, now: datetime
                        ) -> tuple[datetime, Outcome | None] | None:
     """One message taken and interpreted (or marked failed); None when none is queued.
     A message whose second try finds it taken by another worker counts as taken, with
@@ -93,7 +100,7 @@ def _take_with_retries(sessions: SessionFactory, settings: Settings, now: dateti
     inbound_id: int | None = None
     for attempt in range(TRIES):
         try:
-            found = _take_one(sessions, settings, now, inbound_id)
+            found = _take_one(bound, settings, now, inbound_id)
         except _Failed as failed:
             inbound_id = failed.inbound_id
             if _lost_a_race(failed) and attempt + 1 < TRIES:
@@ -120,16 +127,17 @@ def _lost_a_race(exc: Exception) -> bool:
     return getattr(getattr(cause, "orig", None), "sqlstate", None) in RACES
 
 
-def _take_one(sessions: SessionFactory, settings: Settings, now: datetime,
+def _take_one(bound: Callable[[], Session], settings: Settings, now: datetime,
               inbound_id: int | None) -> tuple[int, datetime, Outcome] | None:
     """Take the first queued message (or message ``inbound_id``, when trying it again)
-    that no other worker holds, and interpret it; None when there is none."""
+    that no other worker holds, and interpret it, in a session on the pass's connection;
+    None when there is none."""
     query = (select(InboundMessage.id, InboundMessage.raw, InboundMessage.mail_from,
                     InboundMessage.rcpt_tos, InboundMessage.received_at)
              .where(InboundMessage.status == "queued"))
     if inbound_id is not None:
         query = query.where(InboundMessage.id == inbound_id)
-    with sessions.begin() as session:
+    with bound() as session, session.begin():
         row = session.connection().execute(
             query.order_by(InboundMessage.id).limit(1).with_for_update(skip_locked=True)
         ).first()
