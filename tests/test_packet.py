@@ -69,6 +69,18 @@ def test_deadline_phrases(phrase, expected):
     assert resolve_deadline(phrase, reference, "Europe/Berlin").at == expected
 
 
+def test_a_relative_deadline_is_kept_to_the_minute_of_the_mail():
+    # mails written within one minute read "in 2 hours" alike (the reading is memoised
+    # by the minute: dateparser is the costliest step of reading a mail)
+    for second in (5, 37, 59):
+        written = datetime(2026, 11, 23, 9, 0, second, 250_000, tzinfo=timezone.utc)
+        assert resolve_deadline("in 2 hours", written, "Europe/Berlin").at == \
+            datetime(2026, 11, 23, 11, 0, tzinfo=timezone.utc)
+    a_minute_later = datetime(2026, 11, 23, 9, 1, 2, tzinfo=timezone.utc)
+    assert resolve_deadline("in 2 hours", a_minute_later, "Europe/Berlin").at == \
+        datetime(2026, 11, 23, 11, 1, tzinfo=timezone.utc)
+
+
 def test_a_deadline_in_the_past_is_a_problem_not_silently_kept(tmp_path):
     p = read(handoff_mail(body="Deadline: last Friday"), tmp_path)
     assert any("in the past" in problem for problem in p.problems)
