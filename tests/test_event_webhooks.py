@@ -17,7 +17,7 @@ from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from handoff.errors import ConfigError
-from handoff.models import Nudge, WebhookDelivery
+from handoff.models import Nudge, WebhookDelivery, WebhookEvent
 from handoff.settings import Settings
 from tests.conftest import Flow, handoff_mail, links_of, mail_to, make_settings
 from tests.test_chase import berlin, chase
@@ -114,6 +114,19 @@ def test_created_and_accepted_reach_the_receiver_signed_with_the_handoff(
     assert accepted["owner"] == "bob@corp.test" and accepted["sender"] == "ana@corp.test"
     assert accepted["event"]["how"] == "link" and accepted["event"]["actor"] == "bob@corp.test"
     assert accepted["deadline"] is not None and accepted["deadline"].endswith("Z")
+
+
+def test_without_endpoints_events_are_settled_in_one_pass_and_nothing_is_delivered(
+        settings, sessions, clock):
+    Flow(settings, sessions, clock).submit(handoff_mail())
+    Flow(settings, sessions, clock).submit(handoff_mail(message_id="<second@corp.test>"))
+    deliverer = EventDeliverer(settings, sessions, clock)
+
+    assert deliverer.deliver_pending() == 2  # each handoff's "created"
+    assert deliverer.deliver_pending() == 0  # an idle pass finds nothing left
+    with sessions() as session:
+        assert set(session.scalars(select(WebhookEvent.status))) == {"fanned"}
+        assert session.scalars(select(WebhookDelivery)).all() == []
 
 
 def test_a_failing_endpoint_is_retried_with_backoff_under_one_webhook_id_and_logged(
