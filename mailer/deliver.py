@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 
 from handoff.db import SessionFactory
 from handoff.models import Handoff, OutboxMail
@@ -168,14 +168,16 @@ class Deliverer:
             return
         now = self.clock()
         failed: list[tuple[int, str]] = []
-        sent = [{"mail_id": mail_id, "where": where}
-                for mail_id, where, error, _permanent in outcomes if error is None]
+        sent: dict[str | None, list[int]] = {}  # where -> mails sent there
+        for mail_id, where, error, _permanent in outcomes:
+            if error is None:
+                sent.setdefault(where, []).append(mail_id)
         with self.sessions.begin() as session:
             db = session.connection()
-            if sent:  # one executemany for the common case
-                db.execute(update(OutboxMail).where(OutboxMail.id == bindparam("mail_id"))
+            for where, mail_ids in sent.items():  # one statement for a smarthost's batch
+                db.execute(update(OutboxMail).where(OutboxMail.id.in_(mail_ids))
                            .values(status="sent", sent_at=now, last_error=None,
-                                   delivered_to=bindparam("where")), sent)
+                                   delivered_to=where))
             for mail_id, where, error, permanent in outcomes:
                 if error is None:
                     continue
@@ -195,8 +197,9 @@ class Deliverer:
                 mail = session.get(OutboxMail, mail_id)
                 if mail is not None:
                     note_mail_failed(session, self.service, mail, error, now)
-        self.telemetry.count_deliveries(sent=len(sent), failed=len(failed),
-                                        deferred=len(outcomes) - len(sent) - len(failed))
+        done = sum(len(mail_ids) for mail_ids in sent.values())
+        self.telemetry.count_deliveries(sent=done, failed=len(failed),
+                                        deferred=len(outcomes) - done - len(failed))
 
     def _write_eml(self, mail_id: int, composed: Composed) -> Path:
         folder = self.settings.outbox_dir
