@@ -58,7 +58,9 @@ def make_session_factory(engine: Engine) -> SessionFactory:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-_INSERTS: dict[type[Any], Any] = {}  # one statement object per table: its compiled form is cached
+# one INSERT object per model, as intake's _INSERT_INBOUND: its cache key (under which
+# SQLAlchemy keeps the compiled statement) is worked out once, not per row
+_INSERTS: dict[type[Any], Any] = {}
 
 
 def append_row(session: Session, model: type[Any], values: Mapping[str, Any],

@@ -38,6 +38,11 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+# one statement object (its cache key is worked out once), executed on the connection:
+# Core, not the ORM's bulk insert
+_INSERT_TOKENS = insert(ActionToken)
+
+
 def mint_action_tokens(
     session: Session,
     *,
@@ -58,9 +63,6 @@ def mint_action_tokens(
              "action": action, "created_at": now, "expires_at": now + ttl, "used_at": None}
             for raw, action in zip(raws, actions)])
     return raws
-
-
-_INSERT_TOKENS = insert(ActionToken)  # executed on the connection: Core, not the ORM's
 
 
 def find_action_token(session: Session, raw: str) -> ActionToken | None:
