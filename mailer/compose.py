@@ -9,17 +9,17 @@ with ``[H-n]``, and carries a minted ``Reply-To`` and a VERP envelope sender.
 
 from __future__ import annotations
 
+import binascii
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
 from email import encoders
 from email.policy import Compat32
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
+from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import format_datetime, formataddr
 from typing import Any
 
@@ -54,8 +54,16 @@ class _PlainHeaders(Compat32):
 
 
 _POLICY = _PlainHeaders()
-_UTF8_QP = Charset("utf-8")
-_UTF8_QP.body_encoding = QP  # readable source, safe 7-bit transport
+
+
+def _text_part(text: str, subtype: str) -> MIMENonMultipart:
+    """A UTF-8 text part in quoted-printable (readable source, safe 7-bit transport),
+    encoded by binascii's C code: the email package's encoder walks the text character
+    by character in Python, and was a twentieth of sending a mail."""
+    part = MIMENonMultipart("text", subtype, charset="utf-8", policy=_POLICY)
+    part["Content-Transfer-Encoding"] = "quoted-printable"
+    part.set_payload(binascii.b2a_qp(text.encode("utf-8"), istext=True).decode("ascii"))
+    return part
 
 
 def header_safe(value: str, limit: int = 200) -> str:
@@ -192,6 +200,6 @@ class MailRenderer:
             msg["X-Auto-Response-Suppress"] = "All"
         if not kind.standalone:
             msg["X-Handoff-Ref"] = handoff.ref
-        body.attach(MIMEText(text_body, "plain", _UTF8_QP, policy=_POLICY))  # type: ignore[arg-type]
-        body.attach(MIMEText(html_body, "html", _UTF8_QP, policy=_POLICY))  # type: ignore[arg-type]
+        body.attach(_text_part(text_body, "plain"))
+        body.attach(_text_part(html_body, "html"))
         return Composed(msg, service.bounce_address(mail.id), recipient.address, subject)

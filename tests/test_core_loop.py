@@ -60,6 +60,26 @@ def test_cc_makes_a_handoff_and_mails_offer_to_owner_and_receipt_to_sender(runni
     assert "Bob Builder" in r.get_body(("plain",)).get_content()
 
 
+def test_a_mail_in_other_scripts_travels_as_7_bit_quoted_printable_and_reads_back_whole(
+        running, sink):
+    why = "Müller & Söhne need the Zählerstände — all = signed " + "long " * 30
+    send(running, handoff_mail(subject="Zählerstände für Q4 = fertig?",
+                               body=f"Hi Bob,\n\nWhy: {why}\nDone when: PDF signed\n"
+                                    "Deadline: Friday 5pm\n"))
+    offer, _receipt = offer_and_receipt(sink, running)
+
+    assert offer.raw.isascii()  # no 8BITMIME needed anywhere on the way
+    assert max(len(line) for line in offer.raw.split(b"\r\n")) <= 78  # RFC 2045 6.7
+    for subtype in ("plain", "html"):
+        part = offer.message.get_body((subtype,))
+        assert part["Content-Transfer-Encoding"] == "quoted-printable"
+        assert part.get_content_charset() == "utf-8"
+    text = offer.message.get_body(("plain",)).get_content()
+    assert " ".join(why.split()) in " ".join(text.split())
+    assert "Müller &amp; Söhne" in offer.message.get_body(("html",)).get_content()
+    assert offer.message["Subject"] == "Re: Zählerstände für Q4 = fertig? [H-1]"
+
+
 def test_the_raw_message_and_envelope_are_stored_before_250(running):
     raw = handoff_mail().as_bytes()
     with smtplib.SMTP("127.0.0.1", running.smtp.port) as client:
