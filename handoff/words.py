@@ -15,6 +15,7 @@ Machines keep ISO-8601 UTC (SPEC 11).
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 from babel.dates import format_datetime, format_timedelta
 
@@ -48,9 +49,15 @@ def format_instant(at: datetime | str | None, zone_name: str) -> str:
     ("UTC" when the name was unknown); "" for None."""
     if at is None or at == "":
         return ""
+    return _format_minute(as_instant(at).replace(second=0, microsecond=0), zone_name)
+
+
+@lru_cache(maxsize=4096)
+def _format_minute(at: datetime, zone_name: str) -> str:
+    """Memoised: babel's formatting was a twentieth of composing a mail, and a mail's
+    instants (its deadline above all) repeat from mail to mail."""
     tz = zone(zone_name)
-    local = as_instant(at).astimezone(tz)
-    return f"{format_datetime(local, 'EEE d MMM y, HH:mm', locale=LOCALE)} ({tz})"
+    return f"{format_datetime(at.astimezone(tz), 'EEE d MMM y, HH:mm', locale=LOCALE)} ({tz})"
 
 
 def format_day_time(at: datetime | str, zone_name: str, now: datetime) -> str:
