@@ -18,7 +18,7 @@ from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from handoff.addresses import ServiceAddresses
+from handoff.addresses import ServiceAddresses, normalise_address
 from handoff.commands import read_command, take_command
 from handoff.db import SessionFactory, append_row
 from handoff.errors import ActionRefused, StorageError
@@ -26,7 +26,7 @@ from handoff.guards import Envelope, Verdict, classify
 from handoff.models import Handoff, InboundMessage, Person, SpentToken, ThreadRef
 from handoff.packet import Packet, build_packet, strip_quoted
 from handoff.parsing import ParsedMessage, parse_message
-from handoff.people import ensure_person
+from handoff.people import ensure_people, ensure_person
 from handoff.settings import Settings
 from handoff.states import Action, Role, Status
 from handoff.threads import ThreadMatch, find_thread
@@ -271,11 +271,13 @@ def _workflow_of(service: ServiceAddresses, rcpt_tos: tuple[str, ...]) -> str:
 def _open_from_message(session: Session, settings: Settings, service: ServiceAddresses,
                        reading: Reading, now: datetime) -> Handoff:
     message, packet = reading.message, reading.packet
-    sender = ensure_person(session, message.from_addr, message.from_name, now)
-    owner = None
-    if packet.owner is not None and packet.owner[1] != sender.address:
-        owner = ensure_person(session, packet.owner[1], packet.owner[0], now)
-    elif packet.owner is not None:
+    named = [(message.from_addr, message.from_name)]
+    if packet.owner is not None and \
+            normalise_address(packet.owner[1]) != normalise_address(message.from_addr):
+        named.append((packet.owner[1], packet.owner[0]))  # one read for both
+    sender, *others = ensure_people(session, named, now)
+    owner = others[0] if others else None
+    if packet.owner is not None and owner is None:
         packet.problems.append("the owner named is the sender: name someone else")
         packet.fields.pop("owner", None)
     workflow = policy_for(settings, _workflow_of(service, reading.envelope.rcpt_tos))
