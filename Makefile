@@ -30,6 +30,7 @@ bench: $(VENV)/.test-extras
 	$(BIN)/python -m benchmarks.chase
 	$(BIN)/python -m benchmarks.figures
 	$(BIN)/python -m benchmarks.split
+	$(BIN)/python -m benchmarks.floor
 	$(BIN)/python -m benchmarks.bigdb
 
 clean:
