@@ -26,7 +26,7 @@ from handoff.cli_parser import build_parser
 from handoff.foreground import Foreground
 from handoff.guards import Envelope
 from handoff.health import ProcessHealth, queue_states
-from handoff.inbound_queue import process_pending, retry_failed
+from handoff.inbound_queue import end_leases, process_pending, retry_failed
 from handoff.intake import read_message, warm_up
 from handoff.migrate import upgrade_database
 from handoff.parsing import parse_message
@@ -134,6 +134,7 @@ class Service:
             from webhooks.events import EventDeliverer
 
             warm_up(settings, self.clock())
+            end_leases(self.sessions, self.clock())  # SQLite: takes of a process now gone
             deliverer = Deliverer(settings, self.sessions, self.clock, telemetry=self.telemetry)
             events = EventDeliverer(settings, self.sessions, self.clock)  # checks [[webhooks]]
             outbox = WorkerLoop("outbox", lambda: deliverer.deliver_pending(limit=10),

@@ -70,10 +70,11 @@ class ProcessHealth:
 
 
 def waiting_inbound(session: Session) -> tuple[int, datetime | None]:
-    """Stored messages not yet interpreted, and when the oldest arrived."""
+    """Stored messages not yet interpreted (queued, or taken by a worker and not yet
+    finished: a hung worker's take is mail still waiting), and when the oldest arrived."""
     count, oldest = session.execute(
         select(func.count(), func.min(InboundMessage.received_at))
-        .where(InboundMessage.status == "queued")).one()
+        .where(InboundMessage.status.in_(("queued", "processing")))).one()
     return int(count), oldest
 
 

@@ -1,17 +1,32 @@
 """The worker step behind the mail door: stored messages (``intake.receive_message``)
-taken from the queue, read and interpreted (``intake.read_message``, ``intake.interpret``),
-one transaction per message; a message that fails is kept ``failed`` with its error
-(``handoff inbound retry`` queues it again), never dropped."""
+taken from the queue, read and interpreted (``intake.read_message``, ``intake.interpret``);
+a message that fails is kept ``failed`` with its error (``handoff inbound retry`` queues
+it again), never dropped.
+
+**Takes and leases.** A take is committed before the message is read: ``processing``,
+``attempts + 1``, ``lease_until = now + LEASE``.  The message is then read outside any
+transaction and interpreted in a transaction of its own, whose last statement marks the
+message only if the take is still this worker's (still ``processing``, same
+``attempts``); otherwise all it did rolls back.  A take whose lease ran out was never
+finished: its worker died or hung on it (a crash in a C library, the kernel's OOM
+killer, a reading that never ended until a supervisor killed it).  Such a message goes
+back to the queue, is taken alone (so it cannot take other mail down with it), and
+after ``TAKES`` takes it is kept ``failed`` with why.  Without this a mail that killed
+its worker went back to the queue uncounted and took every worker down in turn, for
+ever.  On SQLite one process takes mail, so what it finds taken when it starts was taken
+by a process that stopped: ``end_leases`` ends those leases at once.
+"""
 
 from __future__ import annotations
 
 import logging
 import traceback
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import partial
-from datetime import datetime
-from typing import Callable
+from typing import Any, Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.orm import Session
 
 from handoff.db import SessionFactory
@@ -24,189 +39,233 @@ from handoff.wakeups import INBOUND, notify
 
 log = logging.getLogger(__name__)
 
-
-def process_pending(sessions: SessionFactory, settings: Settings, clock: Clock,
-                    limit: int = 20, before_each: Callable[[], object] | None = None,
-                    telemetry: Telemetry | None = None) -> int:
-    """Process up to ``limit`` queued messages; return how many were taken.
-
-    SQLite: one read fetches the batch; each message is then read (parsed) outside any
-    transaction and interpreted in its own short write transaction, so a failure touches
-    one message and the write lock is never held while parsing.  ``before_each`` runs
-    before every message (``handoff serve`` gives way to its SMTP listener there).
-    PostgreSQL: ``_process_locked``, for workers in several processes."""
-    if sessions.kw["bind"].dialect.name == "postgresql":
-        return _process_locked(sessions, settings, clock, limit, telemetry)
-    with sessions() as session:
-        rows = session.execute(
-            select(InboundMessage.id, InboundMessage.raw, InboundMessage.mail_from,
-                   InboundMessage.rcpt_tos, InboundMessage.received_at)
-            .where(InboundMessage.status == "queued")
-            .order_by(InboundMessage.id).limit(limit)).all()
-    taken = 0
-    for inbound_id, raw, mail_from, rcpt_tos, received_at in rows:
-        if before_each is not None:
-            before_each()
-        envelope = Envelope(mail_from, tuple(rcpt_tos))
-        outcome = process_one(sessions, settings, inbound_id, raw, envelope, received_at,
-                              clock())
-        if outcome is not None:
-            taken += 1
-            if telemetry is not None:  # counted in memory: /metrics reads it
-                telemetry.count_interpreted(outcome.status, received_at, clock())
-    return taken
-
+TAKES = 3  # takes that never finished before a message is kept failed
+LEASE = timedelta(minutes=2)  # far longer than reading the biggest mail takes
+ABANDONED = (f"taken {TAKES} times and never finished: reading it stopped or hung the "
+             "worker each time (see the worker's log for the crash); kept, and "
+             "`handoff inbound retry` queues it again")
 
 # a transaction that lost a race with another worker's (a unique key both inserted, a
 # deadlock, a serialisation failure): worth one more go, which sees the other's commit
 RACES = {"23505", "40P01", "40001"}
 TRIES = 3
 
+M = InboundMessage
+_TAKEN = (M.id, M.raw, M.mail_from, M.rcpt_tos, M.received_at, M.attempts)
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A message as this worker took it; ``attempts`` counts this take."""
+
+    id: int
+    raw: bytes
+    mail_from: str
+    rcpt_tos: list[str]
+    received_at: datetime
+    attempts: int
+
+
+class _NotOurs(Exception):
+    """The take was ended (its lease ran out) and the message taken again meanwhile."""
+
+
+def process_pending(sessions: SessionFactory, settings: Settings, clock: Clock,
+                    limit: int = 20, before_each: Callable[[], object] | None = None,
+                    telemetry: Telemetry | None = None) -> int:
+    """Take and interpret up to ``limit`` queued messages; return how many were taken.
+
+    SQLite: one write transaction takes a batch; each message is then read (parsed)
+    outside any transaction and interpreted in its own short write transaction, so a
+    failure touches one message and the write lock is never held while parsing.
+    ``before_each`` runs before every message (``handoff serve`` gives way to its SMTP
+    listener there).  PostgreSQL: ``_process_locked``, for workers in several processes."""
+    if sessions.kw["bind"].dialect.name == "postgresql":
+        return _process_locked(sessions, settings, clock, limit, telemetry)
+    with sessions.begin() as session:
+        batch = take(session, clock(), limit)
+    taken = 0
+    for message in batch:
+        if before_each is not None:
+            before_each()
+        outcome = _interpret_taken(sessions, settings, message, clock())
+        if outcome is not None:
+            taken += 1
+            if telemetry is not None:  # counted in memory: /metrics reads it
+                telemetry.count_interpreted(outcome.status, message.received_at, clock())
+    return taken
+
 
 def _process_locked(sessions: SessionFactory, settings: Settings, clock: Clock,
                     limit: int, telemetry: Telemetry | None) -> int:
-    """PostgreSQL: each message is taken by ``FOR UPDATE SKIP LOCKED`` in the transaction
-    that interprets it.  Workers in any number of processes take different messages,
-    each read once (a shared batch had every worker parse the same mails and then wait
-    on each other's row locks), and a worker that dies mid-way leaves its message queued:
-    the row lock goes with its connection.  Reading while holding a row lock blocks
-    nobody else (the SMTP listener only inserts).  A transaction that lost a race with
-    another worker's (two copies of one mail, two mails meeting the same new people) is
-    tried again: the second copy is then a duplicate, not a failure.
+    """PostgreSQL: each message is taken by ``FOR UPDATE SKIP LOCKED`` in a short
+    transaction of its own, so workers in any number of processes take different
+    messages, each read once (a shared batch had every worker parse the same mails and
+    then wait on each other's row locks).  The take need not survive a power loss (lost,
+    the message is simply queued again), so its commit does not wait for the disk.
 
     One pooled connection serves the whole pass: a checkout costs a round trip (the
     pool's pre-ping), which was one more per message."""
     taken = 0
     with sessions.kw["bind"].connect() as connection:
         bound = partial(sessions, bind=connection)
+        with bound() as session, session.begin():
+            _end_lapsed_takes(session, clock(), skip_locked=True)
         while taken < limit:
             now = clock()
-            done = _take_with_retries(sessions, bound, settings, now)
-            if done is None:
+            with bound() as session, session.begin():
+                session.connection().exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+                took = take(session, now, 1)
+            if not took:
                 return taken
             taken += 1
-            received_at, outcome = done
+            message = took[0]
+            outcome = _interpret_taken(bound, settings, message, clock())
             if telemetry is not None and outcome is not None:
-                telemetry.count_interpreted(outcome.status, received_at, clock())
+                telemetry.count_interpreted(outcome.status, message.received_at, clock())
     return taken
 
 
-def _take_with_retries(sessions: SessionFactory, bound: Callable[[], Session],
-                       settings: Settings, now: datetime
-                       ) -> tuple[datetime, Outcome | None] | None:
-    """One message taken and interpreted (or marked failed); None when none is queued.
-    A message whose second try finds it taken by another worker counts as taken, with
-    no outcome of ours."""
-    inbound_id: int | None = None
+def take(session: Session, now: datetime, limit: int) -> list[Taken]:
+    """Take up to ``limit`` queued messages in ``session``'s transaction.  PostgreSQL:
+    one, the first no other worker holds (lapsed takes are put back once per pass).
+    SQLite: lapsed takes put back first, then a batch; but a message taken before (it
+    may be what stopped a worker) is taken alone, so a crash on it charges no other
+    message a take."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        row = conn.execute(
+            update(M).where(M.id == select(M.id).where(M.status == "queued").order_by(M.id)
+                            .limit(1).with_for_update(skip_locked=True).scalar_subquery())
+            .values(status="processing", attempts=M.attempts + 1, lease_until=now + LEASE)
+            .returning(*_TAKEN)).first()
+        return [] if row is None else [Taken(*row)]
+    _end_lapsed_takes(session, now, skip_locked=False)
+    rows = conn.execute(select(*_TAKEN).where(M.status == "queued")
+                        .order_by(M.id).limit(limit)).all()
+    batch: list[Any] = []
+    for row in rows:
+        if row.attempts and batch:
+            break
+        batch.append(row)
+        if row.attempts:
+            break
+    if batch:
+        conn.execute(update(M).where(M.id.in_([r.id for r in batch]))
+                     .values(status="processing", attempts=M.attempts + 1,
+                             lease_until=now + LEASE))
+    return [Taken(r.id, r.raw, r.mail_from, r.rcpt_tos, r.received_at, r.attempts + 1)
+            for r in batch]
+
+
+def _end_lapsed_takes(session: Session, now: datetime, skip_locked: bool) -> None:
+    """Messages whose take's lease ran out go back to the queue, or, after ``TAKES``
+    takes, are kept failed with why."""
+    query = select(M.id, M.attempts).where(M.status == "processing", M.lease_until <= now)
+    if skip_locked:  # a row locked is being finished by a live worker right now
+        query = query.with_for_update(skip_locked=True)
+    conn = session.connection()
+    lapsed = conn.execute(query).all()
+    if not lapsed:
+        return
+    spent = [i for i, attempts in lapsed if attempts >= TAKES]
+    again = [i for i, attempts in lapsed if attempts < TAKES]
+    if again:
+        log.warning("inbound messages %s: their worker never finished them (it died or "
+                    "hung); queued again, to be taken one at a time", again)
+        conn.execute(update(M).where(M.id.in_(again)).values(status="queued",
+                                                             lease_until=None))
+    if spent:
+        log.error("inbound messages %s: %s", spent, ABANDONED)
+        conn.execute(update(M).where(M.id.in_(spent))
+                     .values(status="failed", lease_until=None, error=ABANDONED,
+                             processed_at=now))
+
+
+def end_leases(sessions: SessionFactory, now: datetime) -> int:
+    """SQLite, when a process that takes mail starts: every take it finds was made by a
+    process that has stopped, so those leases end now (the next pass takes the messages
+    again, counting the take).  Not on PostgreSQL, where other workers may be live."""
+    if sessions.kw["bind"].dialect.name == "postgresql":
+        return 0
+    with sessions.begin() as session:
+        result = session.execute(update(M).where(M.status == "processing")
+                                 .values(lease_until=now))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _interpret_taken(sessions: Callable[[], Session], settings: Settings, message: Taken,
+                     now: datetime) -> Outcome | None:
+    """Read ``message`` and interpret it in one transaction; None when the take turned
+    out not to be ours any more.  A transaction that lost a race with another worker's
+    (two copies of one mail, two mails meeting the same new people) is tried again: the
+    second copy is then a duplicate, not a failure."""
+    try:
+        reading = read_message(settings, message.raw,
+                               Envelope(message.mail_from, tuple(message.rcpt_tos)),
+                               message.received_at)
+    except Exception as exc:  # a process boundary: keep the message, show the error
+        return _mark_failed(sessions, message, exc, now)
     for attempt in range(TRIES):
         try:
-            found = _take_one(bound, settings, now, inbound_id)
-        except _Failed as failed:
-            inbound_id = failed.inbound_id
-            if _lost_a_race(failed) and attempt + 1 < TRIES:
+            with sessions() as session, session.begin():
+                return _settle(session, settings, message, reading, now)
+        except _NotOurs:
+            log.info("inbound message %s was taken again after its lease; left to that "
+                     "take", message.id)
+            return None
+        except Exception as exc:
+            if _lost_a_race(exc) and attempt + 1 < TRIES:
                 log.info("inbound message %s lost a race with another worker (%s); again",
-                         inbound_id, type(failed.cause).__name__)
+                         message.id, type(exc).__name__)
                 continue
-            return now, _mark_failed(sessions, inbound_id, failed, now)
-        if found is None:
-            return None if inbound_id is None else (now, None)
-        return found[1], found[2]
+            return _mark_failed(sessions, message, exc, now)
     raise AssertionError("unreachable: the last try returns")
 
 
-class _Failed(Exception):
-    """An error while interpreting a message, with the message's number."""
-
-    def __init__(self, inbound_id: int, cause: Exception) -> None:
-        super().__init__(str(cause))
-        self.inbound_id, self.cause = inbound_id, cause
-
-
 def _lost_a_race(exc: Exception) -> bool:
-    cause = exc.cause if isinstance(exc, _Failed) else exc
-    return getattr(getattr(cause, "orig", None), "sqlstate", None) in RACES
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in RACES
 
 
-def _take_one(bound: Callable[[], Session], settings: Settings, now: datetime,
-              inbound_id: int | None) -> tuple[int, datetime, Outcome] | None:
-    """Take the first queued message (or message ``inbound_id``, when trying it again)
-    that no other worker holds, and interpret it, in a session on the pass's connection;
-    None when there is none."""
-    query = (select(InboundMessage.id, InboundMessage.raw, InboundMessage.mail_from,
-                    InboundMessage.rcpt_tos, InboundMessage.received_at)
-             .where(InboundMessage.status == "queued"))
-    if inbound_id is not None:
-        query = query.where(InboundMessage.id == inbound_id)
-    with bound() as session, session.begin():
-        row = session.connection().execute(
-            query.order_by(InboundMessage.id).limit(1).with_for_update(skip_locked=True)
-        ).first()
-        if row is None:
-            return None
-        taken_id, raw, mail_from, rcpt_tos, received_at = row
-        try:
-            reading = read_message(settings, raw, Envelope(mail_from, tuple(rcpt_tos)),
-                                   received_at)
-            return taken_id, received_at, _settle(session, settings, taken_id, reading, now,
-                                                  attempt=1)
-        except Exception as exc:
-            raise _Failed(taken_id, exc) from exc
+def _ours(message: Taken) -> ColumnElement[bool]:
+    return and_(M.id == message.id, M.status == "processing", M.attempts == message.attempts)
 
 
-def process_one(sessions: SessionFactory, settings: Settings, inbound_id: int, raw: bytes,
-                envelope: Envelope, received_at: datetime, now: datetime) -> Outcome | None:
-    """Claim and interpret one stored message in a single transaction: a crash anywhere
-    rolls back to ``queued``; a competing worker's claim finds the row taken (None)."""
-    try:
-        reading = read_message(settings, raw, envelope, received_at)  # CPU: before the lock
-        with sessions.begin() as session:
-            claimed = session.connection().execute(
-                update(InboundMessage)
-                .where(InboundMessage.id == inbound_id, InboundMessage.status == "queued")
-                .values(status="processing", attempts=InboundMessage.attempts + 1))
-            if not claimed.rowcount:
-                return None
-            return _settle(session, settings, inbound_id, reading, now)
-    except Exception as exc:  # a process boundary: keep the message, show the error
-        return _mark_failed(sessions, inbound_id, exc, now)
-
-
-def _settle(session: Session, settings: Settings, inbound_id: int, reading: Reading,
-            now: datetime, attempt: int = 0) -> Outcome:
-    """Interpret a claimed message and record what became of it, in the claim's
-    transaction (``attempt``: 1 where the claim did not count the attempt).  Core statements on the session's connection: the ORM's bulk-update
-    path costs several times the statement, and no loaded object needs syncing."""
-    outcome = interpret(session, settings, inbound_id, reading, now)
+def _settle(session: Session, settings: Settings, message: Taken, reading: Reading,
+            now: datetime) -> Outcome:
+    """Interpret a taken message and record what became of it, in one transaction; the
+    record is the last statement and applies only to this take (else ``_NotOurs``, and
+    the transaction rolls back).  Core statements on the session's connection: the ORM's
+    bulk-update path costs several times the statement, and no loaded object needs
+    syncing."""
+    outcome = interpret(session, settings, message.id, reading, now)
     session.flush()
-    session.connection().execute(
-        update(InboundMessage).where(InboundMessage.id == inbound_id)
+    recorded = session.connection().execute(
+        update(M).where(_ours(message))
         .values(status=outcome.status, kind=outcome.kind, handoff_id=outcome.handoff_id,
-                error=outcome.note or None, processed_at=now,
-                attempts=InboundMessage.attempts + attempt,
+                error=outcome.note or None, processed_at=now, lease_until=None,
                 message_id=reading.message.message_id,
                 problems=list(reading.message.problems)))
+    if not recorded.rowcount:
+        raise _NotOurs(message.id)
     return outcome
 
 
-def _mark_failed(sessions: SessionFactory, inbound_id: int, exc: Exception,
+def _mark_failed(sessions: Callable[[], Session], message: Taken, exc: Exception,
                  now: datetime) -> Outcome:
-    if isinstance(exc, _Failed):
-        exc = exc.cause
-    log.exception("inbound message %s failed", inbound_id, exc_info=exc)
+    log.exception("inbound message %s failed", message.id, exc_info=exc)
     detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-    with sessions.begin() as session:  # unless another worker took it meanwhile and got on
-        session.execute(update(InboundMessage)
-                        .where(InboundMessage.id == inbound_id,
-                               InboundMessage.status.in_(("queued", "processing")))
-                        .values(status="failed", error=detail[:4000], processed_at=now))
+    with sessions() as session, session.begin():  # only while the take is still ours
+        session.execute(update(M).where(_ours(message))
+                        .values(status="failed", error=detail[:4000], processed_at=now,
+                                lease_until=None))
     return Outcome("failed", "", note=detail)
 
 
 def retry_failed(sessions: SessionFactory) -> int:
     """Put failed messages back in the queue (``handoff inbound retry``)."""
     with sessions.begin() as session:
-        result = session.execute(update(InboundMessage)
-                                 .where(InboundMessage.status == "failed")
+        result = session.execute(update(M).where(M.status == "failed")
                                  .values(status="queued"))
         notify(session.connection(), INBOUND)
         return int(result.rowcount)  # type: ignore[attr-defined]

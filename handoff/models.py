@@ -63,7 +63,10 @@ class InboundMessage(Base):
     message_id: Mapped[str | None] = mapped_column(String(998))
     error: Mapped[str | None] = mapped_column(Text)
     problems: Mapped[list[str]] = mapped_column(JSON, default=list)  # what was broken
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # takes by a worker
+    # while ``processing``: the take's end; a take whose lease ran out never finished
+    # (its worker died or hung), and the message is taken again (``inbound_queue``)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     handoff_id: Mapped[int | None] = mapped_column(ForeignKey("handoffs.id"))
     # what the door knows the message by (``imap:<mailbox>:<uidvalidity>:<uid>``,

@@ -196,7 +196,10 @@ class DatabaseCollector(Collector):
             by_status.add_metric([state.value], handoffs.get(state.value, 0))
         for status in self.INBOUND_WAITING:
             queue.add_metric([status], inbound.get(status, (0, None))[0])
-        oldest.add_metric([], _age(now, inbound.get("queued", (0, None))[1]))
+        # taken but not finished counts too: a hung worker's batch is mail still unread
+        oldest.add_metric([], _age(now, min((row[1] for key, row in inbound.items()
+                                             if key in ("queued", "processing") and row[1]),
+                                            default=None)))
         for status in self.OUTBOX_WAITING:
             mails.add_metric([status], outbox.get(status, (0, None, None))[0])
         due_age.add_metric([], _age(now, outbox.get("queued", (0, None, None))[1]))
@@ -225,7 +228,8 @@ class DatabaseCollector(Collector):
                               "waiting to be interpreted (queued, processing) or kept "
                               "with an error (failed); database-wide.", labels=["status"]),
             GaugeMetricFamily("handoff_inbound_oldest_queued_age_seconds", "Age of the "
-                              "oldest queued inbound message, 0 when none (database-wide)."),
+                              "oldest inbound message not yet interpreted (queued, or taken "
+                              "and not finished), 0 when none (database-wide)."),
             GaugeMetricFamily("handoff_outbox_mails", "Outgoing mails not sent yet "
                               "(queued, sending) or given up on (failed); database-wide.",
                               labels=["status"]),

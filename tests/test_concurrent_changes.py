@@ -9,7 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from handoff.addresses import ServiceAddresses
 from handoff.lifecycle import lock_handoff
@@ -64,7 +64,7 @@ def test_two_copies_of_one_mail_taken_at_once_make_one_handoff_and_a_duplicate(
     the second loses the race on the Message-ID, tries again, sees the first's commit
     and is a duplicate, not a failure."""
     from handoff.guards import Envelope
-    from handoff.inbound_queue import _settle, process_pending
+    from handoff.inbound_queue import LEASE, Taken, _settle, process_pending
     from handoff.intake import read_message, receive_message
     from handoff.models import InboundMessage
 
@@ -72,14 +72,16 @@ def test_two_copies_of_one_mail_taken_at_once_make_one_handoff_and_a_duplicate(
     first, second = (receive_message(sessions, raw, mail_from="ana@corp.test",
                                      rcpt_tos=[SERVICE], source="smtp", now=clock())
                      for _ in range(2))
-    worker = sessions()  # the first worker, interpreting copy one, not yet committed
+    with sessions.begin() as session:  # the first worker takes copy one
+        session.execute(update(InboundMessage).where(InboundMessage.id == first).values(
+            status="processing", attempts=1, lease_until=clock() + LEASE))
+    taken = Taken(first, raw, "ana@corp.test", [SERVICE], clock(), 1)
+    worker = sessions()  # and is interpreting it, not yet committed
     try:
         worker.begin()
-        row = worker.execute(select(InboundMessage).where(InboundMessage.id == first)
-                             .with_for_update()).scalar_one()
-        reading = read_message(flow.settings, row.raw, Envelope("ana@corp.test", (SERVICE,)),
-                               row.received_at)
-        _settle(worker, flow.settings, first, reading, clock(), attempt=1)
+        reading = read_message(flow.settings, raw, Envelope("ana@corp.test", (SERVICE,)),
+                               clock())
+        _settle(worker, flow.settings, taken, reading, clock())
         worker.flush()
         with ThreadPoolExecutor(1) as pool:  # the second worker takes copy two
             other = pool.submit(process_pending, sessions, flow.settings, clock)

@@ -103,3 +103,27 @@ def test_a_worker_with_a_stuck_queue_answers_503(tmp_path, sessions, clock) -> N
                          health_only=True).test_client().get("/healthz")
     assert working.status_code == 200
     assert "inbound queue: 1 waiting, oldest 360 s: moving" in working.get_data(as_text=True)
+
+
+def test_mail_a_hung_worker_took_still_counts_as_waiting(tmp_path, sessions, clock) -> None:
+    """A worker took a batch and hung on it (the take is committed before reading): the
+    mail is not interpreted, so /healthz still counts it as waiting, STUCK when nothing
+    moves, and the oldest-age gauge the alert watches still grows."""
+    from handoff.inbound_queue import take
+    from handoff.telemetry import Telemetry
+    from web import create_app
+
+    receive_message(sessions, handoff_mail().as_bytes(), mail_from="ana@corp.test",
+                    rcpt_tos=[SERVICE], source="smtp", now=clock())
+    with sessions.begin() as session:
+        assert len(take(session, clock(), 20)) == 1  # and then nothing more
+    clock.now += timedelta(minutes=6)
+    queues = queue_states(sessions, clock(), {"inbound": None}, [], lambda t: 10_000.0)
+    answer = create_app(make_settings(tmp_path), sessions, clock=clock,
+                        health=lambda: ProcessHealth("worker", {"database": True}, queues),
+                        health_only=True).test_client().get("/healthz")
+    assert answer.status_code == 503
+    assert "inbound queue: 1 waiting, oldest 360 s: STUCK" in answer.get_data(as_text=True)
+    scraped = Telemetry.for_process(sessions, clock).registry.get_sample_value(
+        "handoff_inbound_oldest_queued_age_seconds")
+    assert scraped == 360

@@ -88,7 +88,8 @@ def world(tmp_path: Path, database_url: str, clock: Clock) -> Iterator[World]:
 def refusal_row(world: World) -> InboundMessage | None:
     with world.service.sessions() as session:
         return session.scalars(select(InboundMessage).where(InboundMessage.mail_from == "")
-                               .where(InboundMessage.status != "queued")).first()
+                               .where(InboundMessage.status.not_in(("queued", "processing")))
+                               ).first()
 
 
 def handoff(world: World) -> Handoff:
