@@ -58,10 +58,14 @@ class ProcessHealth:
             return False
         return all(self.parts.values()) and all(q.moving for q in self.queues if q.empties)
 
-    def text(self) -> str:
-        head = "ok" if self.ok else ("starting" if not all(self.parts.values())
+    @property
+    def head(self) -> str:
+        """The first line: ``ok``, ``starting`` (a part not up yet) or ``stuck``."""
+        return "ok" if self.ok else ("starting" if not all(self.parts.values())
                                      or self.queues is None else "stuck")
-        lines = [head, f"process: {self.kind} (pid {os.getpid()} on {socket.gethostname()})"]
+
+    def text(self) -> str:
+        lines = [self.head, f"process: {self.kind} (pid {os.getpid()} on {socket.gethostname()})"]
         lines += [f"{k}: {'up' if v else 'down'}" for k, v in
                   {**self.parts, **self.notes}.items()]
         lines += ["queues: could not be read"] if self.queues is None else \

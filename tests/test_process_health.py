@@ -127,3 +127,28 @@ def test_mail_a_hung_worker_took_still_counts_as_waiting(tmp_path, sessions, clo
     scraped = Telemetry.for_process(sessions, clock).registry.get_sample_value(
         "handoff_inbound_oldest_queued_age_seconds")
     assert scraped == 360
+
+
+def test_beyond_loopback_healthz_tells_a_caller_without_the_key_only_ok_or_stuck(
+        tmp_path, sessions, clock) -> None:
+    """A load balancer asks /healthz on a public port without a key: it gets the status
+    and the first line, not the pid, the host or the queues; with the view key, all."""
+    from web import create_app
+
+    def report() -> ProcessHealth:
+        return ProcessHealth("web", {"database": True},
+                             queue_states(sessions, clock(), {}, ["inbound"], lambda t: 0.0))
+
+    public = make_settings(tmp_path, web_host="0.0.0.0", view_key="sesame")
+    client = create_app(public, sessions, clock=clock, health=report).test_client()
+    bare = client.get("/healthz")
+    assert (bare.status_code, bare.get_data(as_text=True)) == (200, "ok\n")
+    for path, headers in (("/healthz?key=sesame", {}),
+                          ("/healthz", {"Authorization": "Bearer sesame"})):
+        full = create_app(public, sessions, clock=clock, health=report).test_client().get(
+            path, headers=headers)
+        assert full.status_code == 200
+        assert full.get_data(as_text=True).startswith("ok\nprocess: web (pid ")
+        assert "inbound queue: empty" in full.get_data(as_text=True)
+    local = create_app(make_settings(tmp_path), sessions, clock=clock, health=report)
+    assert "process: web" in local.test_client().get("/healthz").get_data(as_text=True)
