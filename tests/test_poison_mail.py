@@ -109,7 +109,7 @@ def test_a_take_that_outlived_its_lease_is_taken_again_and_its_late_finish_chang
     inbound = receive_message(sessions, handoff_mail().as_bytes(), mail_from="ana@corp.test",
                               rcpt_tos=[SERVICE], source="smtp", now=clock())
     with sessions.begin() as session:
-        [stalled] = take(session, clock(), 1)
+        [stalled] = take(session.connection(), clock(), 1)
     assert process_pending(sessions, flow.settings, clock) == 0  # taken: nobody else's yet
     clock.advance(seconds=LEASE.total_seconds() + 1)
     assert process_pending(sessions, flow.settings, clock) == 1

@@ -116,7 +116,7 @@ def test_mail_a_hung_worker_took_still_counts_as_waiting(tmp_path, sessions, clo
     receive_message(sessions, handoff_mail().as_bytes(), mail_from="ana@corp.test",
                     rcpt_tos=[SERVICE], source="smtp", now=clock())
     with sessions.begin() as session:
-        assert len(take(session, clock(), 20)) == 1  # and then nothing more
+        assert len(take(session.connection(), clock(), 20)) == 1  # and then nothing more
     clock.now += timedelta(minutes=6)
     queues = queue_states(sessions, clock(), {"inbound": None}, [], lambda t: 10_000.0)
     answer = create_app(make_settings(tmp_path), sessions, clock=clock,
