@@ -38,6 +38,9 @@ from benchmarks.split import PER_CORE_TARGET, postgres_cpu
 
 # what was learnt, kept with the figures (update when the code moves them)
 NOTES = (
+    "First run (2026-12-02 07:52, code 02de0ba, before the lease, three rounds): floor "
+    "4.3 ms (worker 2.2, PostgreSQL 0.7, smarthost 1.4), ours 15 ms (10 + 3.0 + 2.1); the "
+    "ratio holds between runs while the machine's speed wanders by a fifth.",
     "Where ours spends beyond the floor (py-spy --gil on `handoff worker`, 2026-12-02, "
     "code 02de0ba, one round): the inbound thread 55% of the samples (SQLAlchemy and "
     "psycopg 31 points: the handoff, people, tokens, events, thread references and the "
@@ -46,7 +49,7 @@ NOTES = (
     "5), webhook events 2%.  Its PostgreSQL costs 4x the floor's: the statements those "
     "records take, and the triggers keeping the handoff counts.  The smarthost's share "
     "grows too: our mails carry an HTML part, links and a calendar file.",
-    "So 150 a second per core on this machine leaves ~1.6 ms per handoff for all that "
+    "So 150 a second per core on this machine leaves 1-1.6 ms per handoff for all that "
     "the bare worker leaves out, where ours spends ~8 ms of its own and ~2.3 ms more of "
     "PostgreSQL's: no cut of one piece closes that, and the product without those "
     "records (tokens, timeline, people, threads) is not the product.",

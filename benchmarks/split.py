@@ -63,6 +63,11 @@ NOTES = (
     "twentieth to a tenth of a thread); 150/s per core (~6.7 ms in all, PostgreSQL "
     "included) would need the worker path written without the ORM and mail composed "
     "without the email package's generator, not more processes.",
+    "Later (2026-12-02, code 961cc26): a message is taken with a lease before it is read "
+    "(one that kills its worker is kept failed after three takes): one more short "
+    "transaction per message on PostgreSQL, its statements built once with the record's, "
+    "which made the inbound path cheaper than before (8,348 -> 7,291 Python calls per "
+    "handoff).  The floor under the per-core target: RESULTS.md, \"The floor\".",
     "Runs wander (2026-12-02, this machine): code 6ba84d1 gave serve 119/s, 1 worker "
     "91/s, 2 workers 111/s (1.23x); the later code, which only costs less, gave 94, 70 "
     "and 123/s (1.77x) in the next run; four runs today put 2 workers / 1 between 1.23x "
