@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Mapping, Sequence
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -250,8 +250,11 @@ def _answers_a_digest(service: ServiceAddresses, message: ParsedMessage) -> bool
 def _seen_before(session: Session, message_id: str) -> bool:
     """Every human message we acted on left its Message-ID in ``thread_refs`` (a plain
     statement: the rows are written by one, never loaded as objects here)."""
-    return session.connection().scalar(
-        select(ThreadRef.handoff_id).where(ThreadRef.message_id == message_id)) is not None
+    return session.connection().scalar(_SEEN, {"message_id": message_id}) is not None
+
+
+# built once (its cache key worked out once: docs/architecture.md, "Speed")
+_SEEN = select(ThreadRef.handoff_id).where(ThreadRef.message_id == bindparam("message_id"))
 
 
 def _remember(session: Session, message: ParsedMessage, handoff_id: int, row_id: int) -> None:

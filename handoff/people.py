@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -53,5 +53,8 @@ def ensure_people(session: Session, named: Sequence[tuple[str, str]],
 
 
 def _people(session: Session, addresses: set[str]) -> dict[str, Person]:
-    return {p.address: p for p in session.scalars(
-        select(Person).where(Person.address.in_(addresses)))}
+    return {p.address: p for p in session.scalars(_PEOPLE, {"addresses": list(addresses)})}
+
+
+# built once (its cache key worked out once: docs/architecture.md, "Speed")
+_PEOPLE = select(Person).where(Person.address.in_(bindparam("addresses", expanding=True)))
