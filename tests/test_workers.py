@@ -17,6 +17,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from email.message import EmailMessage
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -100,8 +101,11 @@ def _mail(n: int) -> EmailMessage:
     msg["Cc"] = SERVICE
     msg["Subject"] = f"Renew the certificate on host {n}"
     msg["Message-ID"] = f"<race-{n}@corp.test>"
-    msg["Date"] = "Tue, 24 Nov 2026 10:00:00 +0100"
-    msg.set_content(f"Bob, please renew the certificate on host {n} by Friday.\n\n"
+    # written now and with no deadline: these processes chase on the real clock, and a
+    # deadline already passed had them nudge owner and sender on weekdays after 09:00,
+    # mails this test would count as sent twice
+    msg["Date"] = format_datetime(datetime.now(timezone.utc))
+    msg.set_content(f"Bob, please renew the certificate on host {n}.\n\n"
                     "Done when: the new certificate is live.\n\nThanks, Ana\n")
     return msg
 
