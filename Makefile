@@ -31,6 +31,7 @@ bench: $(VENV)/.test-extras
 	$(BIN)/python -m benchmarks.figures
 	$(BIN)/python -m benchmarks.split
 	$(BIN)/python -m benchmarks.floor
+	$(BIN)/python -m benchmarks.calls
 	$(BIN)/python -m benchmarks.bigdb
 
 clean:
