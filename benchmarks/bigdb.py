@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from benchmarks.procs import BenchError, HandoffServe, free_port
-from benchmarks.report import RESULTS, code_version, machine, ms, now_utc, table, write_results
+from benchmarks.report import code_version, machine, ms, now_utc, publish, table
 from benchmarks.sink import Sink
 from benchmarks.split import Deployment, measure
 
@@ -235,9 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             + ("**met**." if not missed else f"**MISSED** for {', '.join(missed)}."),
             *(f"- {note}" for note in NOTES),
         ])
-        print(md)
-        if not args.no_results:
-            write_results(md, RESULTS, name="bigdb")
+        publish(md, "bigdb", write=not args.no_results)
         return 0
     finally:
         sink.stop()

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from benchmarks.mails import SERVICE, make_mails
 from benchmarks.procs import BenchError, free_port
-from benchmarks.report import RESULTS, code_version, now_utc, table, write_results
+from benchmarks.report import code_version, now_utc, publish, table
 from benchmarks.sink import Sink
 
 
@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.profile is not None:
                 profiler.dump_stats(f"{args.profile}.{name.split(':')[0]}")
             n = args.mails
-            rows.append((name, f"{pstats.Stats(profiler).total_calls / n:,.0f}",
+            calls = pstats.Stats(profiler).total_calls  # type: ignore[attr-defined]
+            rows.append((name, f"{calls / n:,.0f}",
                          f"{statements[0] / n:.1f}", f"{1000 * cpu / n:.1f} ms"))
         complete = len([i for i in sink.complete_times() if i in
                         {m.message_id for m in mails}])
@@ -106,9 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             "smarthost, in one process on PostgreSQL 15 (fsync on); each part under "
             "cProfile.  Calls are the figure that holds still on this machine.", "",
             table(rows)])
-        print(md)
-        if not args.no_results:
-            write_results(md, RESULTS, name="calls")
+        publish(md, "calls", write=not args.no_results)
         engine.dispose()
         return 0
     finally:

@@ -19,7 +19,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from benchmarks.report import RESULTS, code_version, machine, now_utc, table, write_results
+from benchmarks.report import code_version, machine, now_utc, publish, table
 from handoff.chase import run_chase_pass
 from handoff.db import make_engine, make_session_factory
 from handoff.migrate import upgrade_database
@@ -117,9 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             f"- Large / small pass time: **{ratio:.2f}x** (target < {TARGET:g}x): "
             f"**{verdict}**.",
         ])
-        print(md)
-        if not args.no_results:
-            write_results(md, RESULTS, name="chase")
+        publish(md, "chase", write=not args.no_results)
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)

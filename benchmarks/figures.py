@@ -34,7 +34,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from benchmarks.report import RESULTS, code_version, machine, now_utc, table, write_results
+from benchmarks.report import code_version, machine, now_utc, publish, table
 from handoff.db import make_engine, make_session_factory
 from handoff.migrate import upgrade_database
 from handoff.settings import load_settings
@@ -309,9 +309,7 @@ def main(argv: list[str] | None = None) -> int:
             f"- {BEFORE}",
             f"- {CHANGED}",
         ])
-        print(md)
-        if not args.no_results:
-            write_results(md, RESULTS, name="figures")
+        publish(md, "figures", write=not args.no_results)
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -32,7 +32,7 @@ from benchmarks import profile
 from benchmarks.load import blast
 from benchmarks.mails import make_mails
 from benchmarks.procs import _ROOT, BenchError, HandoffServe, free_port
-from benchmarks.report import RESULTS, code_version, machine, ms, now_utc, table, write_results
+from benchmarks.report import code_version, machine, ms, now_utc, publish, table
 from benchmarks.sink import Sink
 from benchmarks.split import PER_CORE_TARGET, postgres_cpu
 
@@ -255,9 +255,7 @@ def main(argv: list[str] | None = None) -> int:
                 _say(f"  {cost.handoffs} handoffs, {ms(cost.total)} per handoff in all")
                 runs.append(cost)
         md = render(runs, args.messages)
-        print(md)
-        if not args.no_results:
-            write_results(md, RESULTS, name="floor")
+        publish(md, "floor", write=not args.no_results)
         return 0
     finally:
         sink.stop()

@@ -145,5 +145,12 @@ def write_results(section: str, path: Path = RESULTS, name: str = "results") -> 
     path.write_text(text)
 
 
+def publish(section: str, name: str, write: bool = True) -> None:
+    """Print a benchmark's section, and put it in RESULTS.md unless told not to."""
+    print(section)
+    if write:
+        write_results(section, RESULTS, name=name)
+
+
 def now_utc() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

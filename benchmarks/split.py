@@ -30,8 +30,8 @@ from benchmarks import profile
 from benchmarks.load import RunResult, blast, paced
 from benchmarks.mails import make_mails
 from benchmarks.procs import BenchError, HandoffServe, free_port
-from benchmarks.report import (RESULTS, code_version, machine, ms, now_utc, percentile,
-                               table, write_results)
+from benchmarks.report import (code_version, machine, ms, now_utc, percentile, publish,
+                               table)
 from benchmarks.sink import Sink
 
 # what was learnt, kept with the figures (update when the code moves them)
@@ -269,9 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = run(args, work)
         md = render(results, args)
-        print(md)
-        if not args.no_results:
-            write_results(md, RESULTS, name="split")
+        publish(md, "split", write=not args.no_results)
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
