@@ -12,8 +12,10 @@ from __future__ import annotations
 import binascii
 import re
 import secrets
+from io import BytesIO
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.generator import NLCRE, BytesGenerator  # type: ignore[attr-defined]
 from email.header import Header
 from email.message import Message
 from email import encoders
@@ -65,6 +67,24 @@ def _text_part(text: str, subtype: str) -> MIMENonMultipart:
     part["Content-Transfer-Encoding"] = "quoted-printable"
     part.set_payload(binascii.b2a_qp(text.encode("utf-8"), istext=True).decode("ascii"))
     return part
+
+
+class _WholeBodies(BytesGenerator):
+    """The email package's BytesGenerator, writing each part's body in one piece: the
+    stock one writes a body line by line, two writes and two encodes per line (about
+    300 calls a mail).  Same bytes: lines joined by the line separator asked for."""
+
+    def _write_lines(self, lines: str) -> None:
+        if lines:
+            self.write(self._NL.join(NLCRE.split(lines)))  # type: ignore[attr-defined]
+
+
+def wire_bytes(message: Message) -> bytes:
+    """``message`` as it goes over SMTP: CRLF line ends, our policy (what
+    ``smtplib.send_message`` makes of an ASCII-addressed mail, with fewer calls)."""
+    out = BytesIO()
+    _WholeBodies(out).flatten(message, linesep="\r\n")
+    return out.getvalue()
 
 
 def _boundary() -> str:

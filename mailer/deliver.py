@@ -23,7 +23,7 @@ from handoff.addresses import ServiceAddresses
 from handoff.delivery import note_mail_failed
 from handoff.settings import Settings
 from handoff.telemetry import Telemetry
-from mailer.compose import Composed, MailRenderer
+from mailer.compose import Composed, MailRenderer, wire_bytes
 from mailer.smarthost import SMTP_TIMEOUT, open_smarthost, server_said
 
 log = logging.getLogger(__name__)
@@ -143,8 +143,12 @@ class Deliverer:
         target = self.settings.smarthost_address
         assert target is not None
         try:
-            connection.send_message(composed.message, from_addr=composed.envelope_from,
-                                    to_addrs=[composed.recipient])
+            if (composed.envelope_from + composed.recipient).isascii():
+                connection.sendmail(composed.envelope_from, [composed.recipient],
+                                    wire_bytes(composed.message))
+            else:  # SMTPUTF8: the email package's own path asks the server for it
+                connection.send_message(composed.message, from_addr=composed.envelope_from,
+                                        to_addrs=[composed.recipient])
             return f"{target[0]}:{target[1]}", None, False, connection
         except smtplib.SMTPRecipientsRefused as exc:  # our one recipient: its own code
             code, said = next(iter(exc.recipients.values()), (450, b"refused"))

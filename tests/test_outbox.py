@@ -298,3 +298,34 @@ def test_a_421_closes_the_connection_and_the_next_mail_goes_over_a_new_one(
     mails = rows(sessions)
     assert mails["offer"].status == "queued" and "421" in (mails["offer"].last_error or "")
     assert mails["receipt"].status == "sent"
+
+
+def test_the_bytes_sent_are_the_email_packages_own_for_every_kind_of_mail(
+        flow, client, sessions, clock) -> None:
+    """The sender writes mails with a generator that puts each body in one piece
+    (``compose.wire_bytes``): byte for byte what the email package's BytesGenerator
+    (smtplib's send_message) writes, for an offer, a receipt and an acceptance with its
+    calendar file; international text included."""
+    import io
+    from email.generator import BytesGenerator
+
+    from mailer.compose import MailRenderer, wire_bytes
+    from tests.conftest import links_of, mail_to
+
+    mails = flow.submit(handoff_mail(subject="Zählerstände = fertig?",
+                                     body="Hi Bob,\n\nbitte übernehmen.\r\nDone when: "
+                                          "signed\nDeadline: Friday 5pm\n"))
+    accept = links_of(mail_to(mails, "bob@corp.test"))["Accept"]
+    client.post(accept)
+    renderer = MailRenderer(flow.settings)
+    seen = set()
+    with sessions() as session:
+        for row in session.scalars(select(OutboxMail)):
+            message = renderer.compose(session, row, clock()).message
+            stock = io.BytesIO()
+            BytesGenerator(stock).flatten(message, linesep="\r\n")
+            assert wire_bytes(message) == stock.getvalue(), row.kind
+            seen.add((row.kind, message.get_content_type()))
+        session.rollback()
+    assert {("offer", "multipart/alternative"), ("receipt", "multipart/alternative")} <= seen
+    assert any(kind == "multipart/mixed" for _, kind in seen), seen  # with a calendar
