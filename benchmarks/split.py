@@ -67,7 +67,10 @@ NOTES = (
     "(one that kills its worker is kept failed after three takes): one more short "
     "transaction per message on PostgreSQL, its statements built once with the record's, "
     "which made the inbound path cheaper than before (8,348 -> 7,291 Python calls per "
-    "handoff).  The floor under the per-core target: RESULTS.md, \"The floor\".",
+    "handoff).  Then (code 0b69bcb) the outbox: a boundary of ours and each body written "
+    "in one piece (8,477 -> 6,239 calls per handoff).  Timed, the runs of this machine "
+    "hide both (1 worker 83-90/s, 2 workers 120-121/s); counted, they show "
+    "(benchmarks.calls).  The floor under the per-core target: RESULTS.md, \"The floor\".",
     "Runs wander (2026-12-02, this machine): code 6ba84d1 gave serve 119/s, 1 worker "
     "91/s, 2 workers 111/s (1.23x); the later code, which only costs less, gave 94, 70 "
     "and 123/s (1.77x) in the next run; four runs today put 2 workers / 1 between 1.23x "
