@@ -68,8 +68,8 @@ _TAKE_ONE = (update(M).where(M.id == select(M.id).where(M.status == "queued")
 _QUEUED = select(*_TAKEN).where(M.status == "queued").order_by(M.id).limit(bindparam("n"))
 _TAKE_THESE = (update(M).where(M.id.in_(bindparam("ids", expanding=True)))
                .values(_SET_TAKEN))
-_LAPSED = select(M.id, M.attempts).where(M.status == "processing",
-                                         M.lease_until <= bindparam("now", type_=M.lease_until.type))
+_NOW = bindparam("now", type_=M.lease_until.type)
+_LAPSED = select(M.id, M.attempts).where(M.status == "processing", M.lease_until <= _NOW)
 _LAPSED_LOCKING = _LAPSED.with_for_update(skip_locked=True)  # a locked row is being finished
 _OURS = and_(M.id == bindparam("taken_id"), M.status == "processing",
              M.attempts == bindparam("taken_attempts"))  # the take is still this one
@@ -77,7 +77,8 @@ _RECORD = update(M).where(_OURS).values(
     status=bindparam("outcome"), kind=bindparam("reading_kind"),
     handoff_id=bindparam("made"), error=bindparam("note"),
     processed_at=bindparam("at", type_=M.processed_at.type), lease_until=None,
-    message_id=bindparam("read_id"), problems=bindparam("read_problems", type_=M.problems.type))
+    message_id=bindparam("read_id"),
+    problems=bindparam("read_problems", type_=M.problems.type))
 
 
 @dataclass(frozen=True)
@@ -152,8 +153,9 @@ def _process_locked(sessions: SessionFactory, settings: Settings, clock: Clock,
 
 
 def take(conn: Connection, now: datetime, limit: int) -> list[Taken]:
-    """Take up to ``limit`` queued messages, in the caller's transaction on ``conn``.  PostgreSQL:
-    one, the first no other worker holds (lapsed takes are put back once per pass).
+    """Take up to ``limit`` queued messages, in the caller's transaction on ``conn``.
+    PostgreSQL: one, the first no other worker holds (lapsed takes are put back once
+    per pass).
     SQLite: lapsed takes put back first, then a batch; but a message taken before (it
     may be what stopped a worker) is taken alone, so a crash on it charges no other
     message a take."""
