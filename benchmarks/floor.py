@@ -31,7 +31,7 @@ from pathlib import Path
 from benchmarks import profile
 from benchmarks.load import blast
 from benchmarks.mails import make_mails
-from benchmarks.procs import _ROOT, BenchError, HandoffServe, free_port
+from benchmarks.procs import _ROOT, BenchError, HandoffServe, cpu_seconds, free_port
 from benchmarks.report import code_version, machine, ms, now_utc, publish, table
 from benchmarks.sink import Sink
 from benchmarks.split import PER_CORE_TARGET, postgres_cpu
@@ -83,11 +83,6 @@ def _own_cpu() -> float:
     return t.user + t.system
 
 
-def _proc_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class _Meter:
     """CPU of a worker process, PostgreSQL and this process, and the complete handoffs,
     from ``start`` to ``stop``; read while the worker (and its backends) still live."""
@@ -98,7 +93,7 @@ class _Meter:
 
     def _read(self) -> tuple[float, ...]:
         done = sum(1 for i in self.sink.complete_times() if i in self.ids)
-        return (done, time.perf_counter(), _proc_cpu(self.pid), postgres_cpu(), _own_cpu())
+        return (done, time.perf_counter(), cpu_seconds(self.pid), postgres_cpu(), _own_cpu())
 
     def start(self) -> None:
         self.begin = self._read()

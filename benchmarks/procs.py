@@ -36,6 +36,13 @@ def _tail(path: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time process ``pid`` has used so far (Linux /proc); OSError
+    once it is gone."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Server:
     """A subprocess with its output in a log file; ``stop`` terminates, then kills."""
 
@@ -66,10 +73,9 @@ class Server:
         if self.proc is None:
             return float("nan")
         try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return cpu_seconds(self.proc.pid)
         except OSError:
             return float("nan")
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def _check_alive(self) -> None:
         assert self.proc is not None
