@@ -145,6 +145,19 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     return load_settings(environ={}, **values)
 
 
+def process_env(tmp_path: Path, database_url: str, **settings: str) -> dict[str, str]:
+    """The environment of a real ``handoff <command>`` process a test starts: this one
+    without any HANDOFF_ variable of its own, the database, data directory, service
+    address and key, and ``settings`` (``SMARTHOST="127.0.0.1:2525"`` for
+    HANDOFF_SMARTHOST)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
+    env.update(HANDOFF_DATABASE_URL=database_url, HANDOFF_DATA_DIR=str(tmp_path / "var"),
+               HANDOFF_SERVICE_ADDRESS=SERVICE, HANDOFF_SECRET_KEY="k" * 32,
+               PYTHONUNBUFFERED="1")
+    env.update({f"HANDOFF_{name}": value for name, value in settings.items()})
+    return env
+
+
 def settings_from_toml(tmp_path: Path, database_url: str, toml: str) -> Settings:
     """Settings read from a ``handoff.toml`` holding ``toml`` (HANDOFF_CONFIG), the
     service in Berlin."""

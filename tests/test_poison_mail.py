@@ -9,7 +9,6 @@ ever, while the rest of the queue waited behind it."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -23,7 +22,8 @@ from sqlalchemy import select, update
 from handoff.inbound_queue import TAKES
 from handoff.intake import receive_message
 from handoff.models import Handoff, InboundMessage, OutboxMail
-from tests.conftest import BACKEND, SERVICE, Sink, free_port, handoff_mail, wait_until
+from tests.conftest import (BACKEND, SERVICE, Sink, free_port, handoff_mail, process_env,
+                            wait_until)
 
 DIES = 70  # the exit status of a worker killed by the poison mail
 # a `handoff worker` whose reading of a marked mail ends the process on the spot
@@ -43,11 +43,8 @@ sys.exit(main(["worker"]))
 
 def _worker(tmp_path: Path, database_url: str, smarthost: int, run: int
             ) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
-    env.update(HANDOFF_DATABASE_URL=database_url, HANDOFF_DATA_DIR=str(tmp_path / "var"),
-               HANDOFF_SMARTHOST=f"127.0.0.1:{smarthost}", HANDOFF_SERVICE_ADDRESS=SERVICE,
-               HANDOFF_SECRET_KEY="k" * 32, HANDOFF_HEALTH_PORT=str(free_port()),
-               PYTHONUNBUFFERED="1")
+    env = process_env(tmp_path, database_url, SMARTHOST=f"127.0.0.1:{smarthost}",
+                      HEALTH_PORT=str(free_port()))
     log = (tmp_path / f"worker-{run}.log").open("wb")
     return subprocess.Popen([sys.executable, "-c", DYING_WORKER], env=env, cwd=tmp_path,
                             stdout=log, stderr=subprocess.STDOUT)

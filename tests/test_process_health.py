@@ -4,7 +4,6 @@ web port; a worker whose queue is stuck answers 503, a listener says so and stay
 
 from __future__ import annotations
 
-import os
 import smtplib
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 from handoff.cli import Service
 from handoff.health import ProcessHealth, queue_states
 from handoff.intake import receive_message
-from tests.conftest import SERVICE, free_port, handoff_mail, make_settings
+from tests.conftest import SERVICE, free_port, handoff_mail, make_settings, process_env
 
 
 def get(url: str) -> tuple[int, str]:
@@ -31,10 +30,7 @@ def get(url: str) -> tuple[int, str]:
 def test_a_worker_process_answers_healthz_and_metrics_on_its_health_port(
         tmp_path: Path, database_url: str) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
-    env.update(HANDOFF_DATABASE_URL=database_url, HANDOFF_DATA_DIR=str(tmp_path / "var"),
-               HANDOFF_HEALTH_PORT=str(port), HANDOFF_SERVICE_ADDRESS=SERVICE,
-               HANDOFF_SECRET_KEY="k" * 32)
+    env = process_env(tmp_path, database_url, HEALTH_PORT=str(port))
     log = tmp_path / "worker.log"
     worker = subprocess.Popen([sys.executable, "-m", "handoff", "worker"], env=env,
                               stdout=log.open("wb"), stderr=subprocess.STDOUT)

@@ -5,7 +5,6 @@ once.  Real processes, a real SMTP client, a real smarthost, a real PostgreSQL."
 
 from __future__ import annotations
 
-import os
 import signal
 import smtplib
 import subprocess
@@ -30,7 +29,7 @@ from handoff.migrate import upgrade_database
 from handoff.models import Handoff, HandoffCount, InboundMessage, OutboxMail
 from handoff.outbox import queue_mail
 from handoff.settings import load_settings
-from tests.conftest import BACKEND, SERVICE, Sink, free_port
+from tests.conftest import BACKEND, SERVICE, Sink, free_port, process_env
 
 pytestmark = pytest.mark.skipif(
     BACKEND != "postgresql",
@@ -46,13 +45,8 @@ class Processes:
     def __init__(self, tmp_path: Path, database_url: str, smarthost: int) -> None:
         self.tmp_path = tmp_path
         self.smtp_port = free_port()
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
-        self.env.update(HANDOFF_DATABASE_URL=database_url,
-                        HANDOFF_DATA_DIR=str(tmp_path / "var"),
-                        HANDOFF_SMTP_PORT=str(self.smtp_port),
-                        HANDOFF_SMARTHOST=f"127.0.0.1:{smarthost}",
-                        HANDOFF_SERVICE_ADDRESS=SERVICE, HANDOFF_SECRET_KEY="k" * 32,
-                        PYTHONUNBUFFERED="1")
+        self.env = process_env(tmp_path, database_url, SMTP_PORT=str(self.smtp_port),
+                               SMARTHOST=f"127.0.0.1:{smarthost}")
         self.running: list[tuple[str, subprocess.Popen[bytes], Path]] = []
 
     def start(self, kind: str, n: int = 0) -> None:
