@@ -9,8 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from web import state
-from web.metrics import _has_bearer_key
-from web.pages import _has_view_access  # the status page's rules, in one place
+from web.pages import has_operator_access  # the status page's rules, in one place
 
 bp = Blueprint("health", __name__)
 
@@ -18,6 +17,6 @@ bp = Blueprint("health", __name__)
 @bp.get("/healthz")
 def healthz() -> Response:
     report = state()["health"]()
-    body = report.text() if _has_view_access() or _has_bearer_key() else report.head + "\n"
+    body = report.text() if has_operator_access() else report.head + "\n"
     return Response(body, 200 if report.ok else 503,
                     {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"})

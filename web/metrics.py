@@ -9,15 +9,13 @@ sit in a URL or a log line.
 
 from __future__ import annotations
 
-import hmac
 import threading
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from handoff.telemetry import Telemetry
-from web import state
-from web.pages import _has_view_access  # the status page's rules, in one place
+from web.pages import has_operator_access  # the status page's rules, in one place
 
 bp = Blueprint("metrics", __name__)
 _MAKING = threading.Lock()
@@ -33,16 +31,9 @@ def telemetry_of(app: Flask) -> Telemetry:
         return held["telemetry"]  # type: ignore[no-any-return]
 
 
-def _has_bearer_key() -> bool:
-    key = state()["settings"].view_key
-    scheme, _, offered = request.headers.get("Authorization", "").partition(" ")
-    return bool(key) and scheme.lower() == "bearer" and hmac.compare_digest(
-        offered.strip(), key)
-
-
 @bp.get("/metrics")
 def metrics() -> Response:
-    if not (_has_view_access() or _has_bearer_key()):
+    if not has_operator_access():
         return Response("A view key is required: add ?key=… or an Authorization: Bearer "
                         "header (HANDOFF_VIEW_KEY).\n", 401,
                         {"Content-Type": "text/plain; charset=utf-8",

@@ -36,6 +36,15 @@ def _has_view_access(ref: str | None = None) -> bool:
     return bool(settings.view_key) and hmac.compare_digest(offered, settings.view_key)
 
 
+def has_operator_access() -> bool:
+    """What ``/metrics`` and ``/healthz``'s details need: the status page's access, or
+    the view key as a bearer token (as Prometheus sends it)."""
+    key = state()["settings"].view_key
+    scheme, _, offered = request.headers.get("Authorization", "").partition(" ")
+    return _has_view_access() or (bool(key) and scheme.lower() == "bearer"
+                                  and hmac.compare_digest(offered.strip(), key))
+
+
 @bp.before_request
 def require_view_key() -> Any:
     ref = (request.view_args or {}).get("ref")
